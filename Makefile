@@ -1,0 +1,46 @@
+# duroxide for PostgreSQL -- PGXS build
+#
+#   make && make install          build and install (as root)
+#   make installcheck             all three test tiers, each on its own
+#                                 temporary instance with duroxide preloaded
+#                                 (run as a non-root user, e.g. postgres)
+
+MODULE_big = duroxide
+OBJS = \
+	src/duroxide.o \
+	src/shmem.o \
+	src/launcher.o \
+	src/dispatcher.o \
+	src/replay.o \
+	src/activity.o \
+	src/client.o \
+	src/jsonc.o \
+	src/util.o
+
+EXTENSION = duroxide
+DATA = src/duroxide--0.1.0.sql
+HEADERS_duroxide = src/duroxide.h
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null)
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
+SHLIB_LINK = $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
+
+# pg_regress: sql/ + expected/, on a temporary instance with duroxide preloaded
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=$(srcdir)/test/duroxide_test.conf --load-extension=duroxide
+
+# isolation specs: test/isolation/specs + test/isolation/expected
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=./output_iso \
+	--temp-instance=./tmp_check_iso --temp-config=$(srcdir)/test/duroxide_iso.conf --load-extension=duroxide
+
+# TAP: test/t/*.pl with PostgreSQL::Test::Cluster
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I $(srcdir)/test/t
+
+EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# scripts/test.sh -- the test command: build, install, run all three tiers.
+#
+#   bash scripts/test.sh
+#
+# 1. scripts/setup.sh installs the Debian packages and builds + installs
+#    duroxide into PostgreSQL 15.
+# 2. The source tree is copied into a fresh temporary directory owned by the
+#    test user (`postgres` when run as root: PostgreSQL refuses to run as
+#    root), so the checkout itself is never written by the tests.
+# 3. Each tier runs as its own `make installcheck`, so a failure in one still
+#    runs the others:
+#       regress    pg_regress, sql/ + expected/         (ISOLATION= TAP_TESTS=)
+#       isolation  test/isolation/specs/*.spec           (REGRESS= TAP_TESTS=)
+#       tap        test/t/*.pl, counted per assertion    (REGRESS= ISOLATION=)
+#    Every tier starts its own temporary instances with duroxide preloaded.
+# 4. Failures are explained (regression.diffs, server and TAP logs), a
+#    summary per tier is printed, and the last line is `N passed, N failed`.
+#    A tier that crashed or printed no result counts its missing tests as
+#    failed.  Exit status: 0 only when something ran and nothing failed.
+#
+# Environment:
+#   PG_CONFIG             default /usr/lib/postgresql/15/bin/pg_config
+#   TEST_USER             OS user that runs the tests when run as root (postgres)
+#   TIERS                 tiers to run, default "regress isolation tap"
+#   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT
+#                         seconds each tier may take (1500, 900, 1500)
+#   KEEP_TMP=1            keep the temporary directory (default: kept only
+#                         when something failed and CI is not set)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+TEST_USER="${TEST_USER:-postgres}"
+TIERS="${TIERS:-regress isolation tap}"
+REGRESS_TIMEOUT="${REGRESS_TIMEOUT:-1500}"
+ISOLATION_TIMEOUT="${ISOLATION_TIMEOUT:-900}"
+TAP_TIMEOUT="${TAP_TIMEOUT:-1500}"
+export PG_CONFIG
+
+# the same locale and connection environment everywhere (CI, developers)
+export LANG=C.UTF-8
+unset LC_ALL LANGUAGE LC_CTYPE LC_COLLATE LC_MESSAGES
+unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGOPTIONS PGSERVICE \
+      PGSERVICEFILE PGSSLMODE PGDATA PGTZ PGDATESTYLE PGCLIENTENCODING
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+WORK=""
+
+say() { printf '%s\n' "$*"; }
+banner() { printf '\n======== %s ========\n' "$*"; }
+
+# the closing lines: one per tier, then the totals (always the last line)
+finish() {
+    trap - EXIT
+    cleanup
+    banner "summary"
+    local line
+    for line in "${SUMMARY[@]}"; do
+        say "$line"
+    done
+    if [ "$((TOTAL_PASSED + TOTAL_FAILED))" -eq 0 ]; then
+        say "no test ran"
+    fi
+    say "${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed"
+    if [ "$TOTAL_FAILED" -ne 0 ] || [ "$TOTAL_PASSED" -eq 0 ]; then
+        exit 1
+    fi
+    exit 0
+}
+
+# run a command as the test user, in the current directory
+as_test_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u "$TEST_USER" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# pids of postmasters whose data directory lies under $WORK: a postmaster
+# runs in its data directory, and only its children retitle themselves
+# "postgres: ..."
+stray_postmasters() {
+    local proc pid cwd
+    [ -n "$WORK" ] && [ -d "$WORK" ] || return 0
+    for proc in /proc/[0-9]*; do
+        pid="${proc#/proc/}"
+        cwd="$(readlink "$proc/cwd" 2>/dev/null)" || continue
+        case "$cwd" in "$WORK"/*) ;; *) continue ;; esac
+        case "$(readlink "$proc/exe" 2>/dev/null)" in */postgres) ;; *) continue ;; esac
+        tr '\0' ' ' < "$proc/cmdline" 2>/dev/null | grep -q '^postgres:' && continue
+        printf '%s\n' "$pid"
+    done
+}
+
+# stop every server a tier left behind (pg_regress and TAP stop their own)
+stop_strays() {
+    local pids pid i
+    pids="$(stray_postmasters | sort -u)"
+    [ -n "$pids" ] || return 0
+    say "stopping leftover servers: $(echo $pids)"
+    for pid in $pids; do kill -QUIT "$pid" 2>/dev/null; done   # immediate shutdown
+    for i in $(seq 1 50); do
+        pids="$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)"
+        [ -n "$pids" ] || return 0
+        sleep 0.2
+    done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
+}
+
+cleanup() {
+    stop_strays
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "${KEEP_TMP:-0}" = 1 ] || { [ "$TOTAL_FAILED" -ne 0 ] && [ -z "${CI:-}" ]; }; then
+            say "test files kept in $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+# print the tail of a file under a heading, if it exists and is not empty
+show_file() {
+    local file="$1" lines="$2"
+    [ -s "$file" ] || return 0
+    local n
+    n="$(wc -l < "$file")"
+    printf '\n---- %s (%s lines%s) ----\n' "${file#"$WORK"/}" "$n" \
+        "$([ "$n" -gt "$lines" ] && echo ", last $lines shown")"
+    tail -n "$lines" "$file"
+}
+
+# print the head of a diff file
+show_diffs() {
+    local file="$1" lines=600
+    [ -s "$file" ] || return 0
+    local n
+    n="$(wc -l < "$file")"
+    printf '\n---- %s (%s lines%s) ----\n' "${file#"$WORK"/}" "$n" \
+        "$([ "$n" -gt "$lines" ] && echo ", first $lines shown")"
+    head -n "$lines" "$file"
+}
+
+# record a tier's counts
+record() {
+    local tier="$1" passed="$2" failed="$3" note="$4"
+    TOTAL_PASSED=$((TOTAL_PASSED + passed))
+    TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    SUMMARY+=("$(printf '%-10s %4d ok, %4d not ok%s' "$tier" "$passed" "$failed" "${note:+  ($note)}")")
+}
+
+# count pg_regress / pg_isolation_regress results in a log.
+# $1 log, rest: the test names that should have run.  Prints "passed failed".
+# PG15 lines: "test NAME ... ok|FAILED|failed (ignored)" (parallel groups
+# indent by 5 spaces instead of "test "); PG16+ TAP lines are accepted too.
+# A test that should have run and has no result line counts as failed.
+count_regress() {
+    local log="$1"
+    shift
+    awk -v expected="$*" '
+        BEGIN { n = split(expected, e, " "); for (i = 1; i <= n; i++) want[e[i]] = 1 }
+        /^(test |     )[ ]*[^ ]+[ ]+\.\.\. / {
+            line = $0
+            sub(/^(test |     )[ ]*/, "", line)
+            name = line; sub(/[ ].*$/, "", name)
+            res = line; sub(/^[^ ]+[ ]+\.\.\. /, "", res)
+            if (res ~ /^ok/) status[name] = "ok"
+            else if (res ~ /^(FAILED|failed)/) status[name] = "failed"
+            next
+        }
+        /^(not )?ok [0-9]+[ ]+[-+] [^ ]+/ {
+            name = $0; sub(/^(not )?ok [0-9]+[ ]+[-+] /, "", name); sub(/[ ].*$/, "", name)
+            status[name] = ($0 ~ /^not /) ? "failed" : "ok"
+        }
+        END {
+            p = 0; f = 0
+            for (t in status) { if (status[t] == "ok") p++; else f++ }
+            for (t in want) if (!(t in status)) { f++; print "no result for test " t > "/dev/stderr" }
+            print p, f
+        }' "$log"
+}
+
+# count TAP assertions from the raw TAP that prove spooled per test file.
+# $1 spool dir, $2 prove log, rest: the test files that should have run.
+# A file that did not run, has no or a broken plan, or exited non-zero with
+# no failed assertion counts one failure more.  Prints "passed failed" and
+# then the names of the failing files (without directory and .pl).
+count_tap() {
+    perl - "$@" <<'PERL'
+use strict;
+use warnings;
+use TAP::Parser;
+
+my ($spool, $log, @tests) = @ARGV;
+my %wstat;
+if (open my $fh, '<', $log) {
+    while (<$fh>) {
+        $wstat{$1} = $2 if /^(\S+\.pl)\s+\(Wstat: (\d+)/;
+    }
+}
+my ($passed, $failed) = (0, 0);
+my @bad;
+for my $t (@tests) {
+    my $file = "$spool/$t";
+    (my $base = $t) =~ s{^.*/|\.pl$}{}g;
+    unless (-f $file) {
+        print STDERR "$t: did not run\n";
+        $failed++;
+        push @bad, $base;
+        next;
+    }
+    open my $in, '<', $file or die "$file: $!";
+    my $tap = do { local $/; <$in> };
+    close $in;
+    my ($p, $f, @errors) = (0, 0);
+    if ($tap =~ /\S/) {
+        my $parser = eval {
+            my $tp = TAP::Parser->new({ tap => $tap });
+            $tp->run;
+            $tp;
+        };
+        if ($parser) {
+            $p = scalar(my @p = $parser->passed);
+            $f = scalar(my @f = $parser->failed);
+            @errors = $parser->parse_errors;
+        } else {
+            @errors = ("unreadable TAP: $@");
+        }
+    } else {
+        @errors = ("no TAP output");
+    }
+    if (@errors) {
+        print STDERR "$t: $_\n" for @errors;
+        $f++;
+    }
+    if (($wstat{$t} // 0) != 0 && $f == 0) {
+        print STDERR "$t: exited with wait status $wstat{$t}\n";
+        $f++;
+    }
+    print STDERR "$t: $p ok, $f not ok\n";
+    $passed += $p;
+    $failed += $f;
+    push @bad, $base if $f;
+}
+print "$passed $failed\n@bad\n";
+PERL
+}
+
+# run one tier: make installcheck with the other tiers switched off
+# $1 tier, $2 timeout (s), rest: make variable overrides
+run_make() {
+    local tier="$1" limit="$2"
+    shift 2
+    local log="$WORK/.test_$tier.log"
+    banner "$tier"
+    (
+        cd "$WORK" &&
+        as_test_user env PERL_TEST_HARNESS_DUMP_TAP="$WORK/.tap_spool" \
+            timeout --kill-after=30 "$limit" \
+            make installcheck PG_CONFIG="$PG_CONFIG" "$@"
+    ) 2>&1 | tee "$log"
+    local rc="${PIPESTATUS[0]}"
+    stop_strays
+    TIER_LOG="$log"
+    TIER_RC="$rc"
+    TIER_NOTE=""
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        TIER_NOTE="timed out after ${limit}s"
+    elif [ "$rc" -ne 0 ]; then
+        TIER_NOTE="make exited $rc"
+    fi
+}
+
+# names of the files matching a glob, with a prefix/suffix stripped
+list_tests() {
+    local dir="$1" ext="$2" f
+    for f in "$WORK/$dir"/*."$ext"; do
+        [ -e "$f" ] || continue
+        f="${f##*/}"
+        printf '%s\n' "${f%."$ext"}"
+    done
+}
+
+tier_regress() {
+    local tests p f counts
+    tests="$(list_tests sql sql | tr '\n' ' ')"
+    if [ -z "$tests" ]; then
+        record regress 0 0 "no tests"
+        return
+    fi
+    run_make regress "$REGRESS_TIMEOUT" ISOLATION= TAP_TESTS=
+    counts="$(count_regress "$TIER_LOG" $tests)"
+    read -r p f <<< "$counts"
+    p="${p:-0}" f="${f:-1}"
+    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        show_diffs "$WORK/regression.diffs"
+        show_file "$WORK/tmp_check/log/postmaster.log" 100
+        show_file "$WORK/tmp_check/log/initdb.log" 30
+    fi
+    record regress "$p" "$f" "$TIER_NOTE"
+}
+
+tier_isolation() {
+    local tests p f counts
+    tests="$(list_tests test/isolation/specs spec | tr '\n' ' ')"
+    if [ -z "$tests" ]; then
+        record isolation 0 0 "no tests"
+        return
+    fi
+    run_make isolation "$ISOLATION_TIMEOUT" REGRESS= TAP_TESTS=
+    counts="$(count_regress "$TIER_LOG" $tests)"
+    read -r p f <<< "$counts"
+    p="${p:-0}" f="${f:-1}"
+    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        show_diffs "$WORK/output_iso/regression.diffs"
+        show_file "$WORK/tmp_check_iso/log/postmaster.log" 100
+        show_file "$WORK/tmp_check_iso/log/initdb.log" 30
+    fi
+    record isolation "$p" "$f" "$TIER_NOTE"
+}
+
+tier_tap() {
+    local tests=() t p f counts log bad
+    for t in "$WORK"/test/t/*.pl; do
+        [ -e "$t" ] && tests+=("test/t/${t##*/}")
+    done
+    if [ "${#tests[@]}" -eq 0 ]; then
+        record tap 0 0 "no tests"
+        return
+    fi
+    rm -rf "$WORK/.tap_spool"
+    run_make tap "$TAP_TIMEOUT" REGRESS= ISOLATION=
+    counts="$(count_tap "$WORK/.tap_spool" "$TIER_LOG" "${tests[@]}")"
+    p="$(sed -n 1p <<< "$counts" | cut -d' ' -f1)"
+    f="$(sed -n 1p <<< "$counts" | cut -d' ' -f2)"
+    bad="$(sed -n 2p <<< "$counts")"
+    if [ -z "$p" ] || [ -z "$f" ]; then   # the counting itself failed
+        p=0 f="${#tests[@]}"
+        bad="$(for t in "${tests[@]}"; do t="${t##*/}"; echo "${t%.pl}"; done)"
+    fi
+    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        bad="$(for t in "${tests[@]}"; do t="${t##*/}"; echo "${t%.pl}"; done)"
+    fi
+    # for each failing file: its TAP log (regress_log_NAME) and its servers' logs (NAME_NODE.log)
+    for t in $bad; do
+        for log in "$WORK/tmp_check/log/regress_log_$t" "$WORK/tmp_check/log/${t}"_*.log; do
+            [ -e "$log" ] || continue
+            show_file "$log" 80
+        done
+    done
+    record tap "$p" "$f" "assertions${TIER_NOTE:+; $TIER_NOTE}"
+}
+
+# ---------------------------------------------------------------------------
+
+banner "setup"
+if ! bash "$ROOT/scripts/setup.sh"; then
+    say "setup failed: nothing was tested"
+    TOTAL_FAILED=1
+    SUMMARY+=("setup      failed")
+    finish
+fi
+
+if [ "$(id -u)" -eq 0 ] && ! id "$TEST_USER" >/dev/null 2>&1; then
+    say "user $TEST_USER does not exist (it comes with the postgresql-15 package)"
+    TOTAL_FAILED=1
+    finish
+fi
+
+# a private copy of the tree that the test user may write in
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-test.XXXXXX")"
+tar -C "$ROOT" \
+    --exclude=./.git --exclude=./demo_data --exclude='./tmp_check*' \
+    --exclude=./output_iso --exclude=./results --exclude=./log \
+    --exclude=./regression.diffs --exclude=./regression.out \
+    -cf - . | tar -C "$WORK" -xf -
+if [ "$(id -u)" -eq 0 ]; then
+    chown -R "$TEST_USER": "$WORK"
+fi
+say "testing a copy of the tree in $WORK as $( [ "$(id -u)" -eq 0 ] && echo "$TEST_USER" || id -un )"
+
+for tier in $TIERS; do
+    case "$tier" in
+        regress) tier_regress ;;
+        isolation) tier_isolation ;;
+        tap) tier_tap ;;
+        *) say "unknown tier $tier"; TOTAL_FAILED=$((TOTAL_FAILED + 1)) ;;
+    esac
+done
+
+finish

@@ -1,0 +1,371 @@
+/*-------------------------------------------------------------------------
+ * activity.c
+ *		Activity workers: claim activity attempts, run each as its owner in a
+ *		subtransaction, and record the result in the same transaction.
+ *
+ * Claim protocol (two transactions per batch, like dispatcher.c):
+ *
+ *	 1. claim: up to duroxide.batch_size worker_queue rows that are visible
+ *		and unclaimed (FOR UPDATE SKIP LOCKED) get claim_boot / claim_slot and
+ *		delivery_count + 1; commit.  The committed delivery count is what
+ *		catches an attempt that kills its process (poison).
+ *	 2. run: the claimed rows are deleted (a row already gone was withdrawn by
+ *		its orchestration and is skipped); each attempt runs in its own
+ *		subtransaction; its ActivityCompleted / ActivityFailed message is
+ *		inserted into the orchestrator queue; commit.  The activity's own
+ *		writes and its recorded result therefore commit together or not at
+ *		all: for database side effects an attempt is exactly-once.
+ *
+ * A row whose delivery_count exceeds duroxide.max_attempts is not run again:
+ * it is recorded as failed ("poison").
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "activity.h"
+#include "dispatcher.h"
+#include "guc.h"
+#include "shmem.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(duroxide_activity_trace);
+
+/* one claimed attempt */
+typedef struct Attempt
+{
+	int64		id;
+	char	   *instance_id;
+	int32		execution_id;
+	int64		activity_id;
+	char	   *name;
+	Jsonb	   *input;
+	int32		attempt;
+	int64		timeout_ms;
+	char	   *orchestration_name;
+	char	   *orchestration_version;
+	int32		delivery_count;
+} Attempt;
+
+static DxPlan claim_plan = {NULL,
+	"UPDATE duroxide.worker_queue w SET claim_boot = $1, claim_slot = $2, delivery_count = w.delivery_count + 1"
+	" WHERE w.id IN (SELECT id FROM duroxide.worker_queue WHERE claim_boot IS NULL AND visible_at <= now()"
+	"                 ORDER BY visible_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
+	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
+3, {INT8OID, INT4OID, INT4OID}};
+
+static DxPlan recover_plan = {NULL,
+	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL"
+	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
+2, {INT8OID, INT4OID}};
+
+static DxPlan take_plan = {NULL,
+	"DELETE FROM duroxide.worker_queue WHERE id = ANY($1) RETURNING id",
+1, {INT8ARRAYOID}};
+
+static DxPlan lookup_plan = {NULL,
+	"SELECT fn::oid, owner::oid, is_procedure FROM duroxide.activities WHERE name = $1",
+1, {TEXTOID}};
+
+static DxPlan result_plan = {NULL,
+	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, source_event_id, data)"
+	" VALUES ($1, $2, $3, $4, $5)",
+5, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID}};
+
+/* release the claims a dead process left */
+void
+DxActivityRecover(int slot)
+{
+	Datum		values[2];
+
+	DxBeginTxn("duroxide: releasing stale claims");
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	DxExpect(DxExecPlan(&recover_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
+	if (SPI_processed > 0)
+		ereport(LOG, (errmsg("duroxide activity worker: released %lu activity claims left by a stopped process",
+							 (unsigned long) SPI_processed)));
+	DxCommitTxn();
+}
+
+/* the duroxide.activity_context datum of an attempt */
+static Datum
+MakeActivityContext(Attempt *a, int slot)
+{
+	Oid			typid = DxTypeOid("activity_context");
+	TupleDesc	tupdesc = lookup_rowtype_tupdesc_copy(typid, -1);
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+
+	values[0] = CStringGetTextDatum(a->instance_id);
+	values[1] = Int32GetDatum(a->execution_id);
+	values[2] = CStringGetTextDatum(a->orchestration_name);
+	values[3] = CStringGetTextDatum(a->orchestration_version);
+	values[4] = CStringGetTextDatum(a->name);
+	values[5] = Int64GetDatum(a->activity_id);
+	values[6] = Int32GetDatum(a->attempt);
+	values[7] = CStringGetTextDatum(psprintf("%d/%d", MyProcPid, slot));
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+typedef struct InvokeArgs
+{
+	Oid			fn;
+	bool		is_procedure;
+	Datum		ctx;
+	Jsonb	   *input;
+} InvokeArgs;
+
+/* DxInvoker for an activity function or procedure */
+static Datum
+InvokeActivity(void *arg, bool *isnull)
+{
+	InvokeArgs *a = (InvokeArgs *) arg;
+
+	if (a->is_procedure)
+	{
+		/* CALL proc(ctx, INOUT result): the procedure's output row */
+		char	   *sql = psprintf("CALL %s($1, $2)",
+								   quote_qualified_identifier(get_namespace_name(get_func_namespace(a->fn)),
+															  get_func_name(a->fn)));
+		Oid			types[2];
+		Datum		values[2];
+		char		nulls[2] = {' ', ' '};
+		Datum		result = (Datum) 0;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		types[0] = DxTypeOid("activity_context");
+		types[1] = JSONBOID;
+		values[0] = a->ctx;
+		values[1] = a->input ? JsonbPGetDatum(a->input) : (Datum) 0;
+		if (a->input == NULL)
+			nulls[1] = 'n';
+		*isnull = true;
+		SPI_connect();
+		DxExpect(SPI_execute_with_args(sql, 2, types, values, nulls, false, 0), SPI_OK_UTILITY, "activity procedure call");
+		if (SPI_tuptable != NULL && SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+
+			if (!*isnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				result = PointerGetDatum(DatumGetJsonbPCopy(d));
+				MemoryContextSwitchTo(old);
+			}
+		}
+		SPI_finish();
+		return result;
+	}
+	return DxInvokeFunction2(a->fn, a->ctx, a->input ? JsonbPGetDatum(a->input) : (Datum) 0,
+							 a->input == NULL, isnull);
+}
+
+/* run one attempt; returns the message data and sets *failed */
+static Jsonb *
+RunAttempt(Attempt *a, int slot, bool *failed)
+{
+	DxJsonBuilder b;
+	Datum		values[1];
+	InvokeArgs	args;
+	DxCallResult res;
+	Oid			owner;
+	char	   *error = NULL;
+
+	*failed = true;
+	DxJbBegin(&b);
+	DxJbInt(&b, "attempt", a->attempt);
+
+	values[0] = CStringGetTextDatum(a->name);
+	DxExpect(DxExecPlan(&lookup_plan, values, NULL, true, 1), SPI_OK_SELECT, "activity lookup");
+	if (a->delivery_count > duroxide_max_attempts)
+		error = psprintf("poison: activity \"%s\" was delivered %d times without completing "
+						 "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
+						 a->name, a->delivery_count - 1, duroxide_max_attempts);
+	else if (SPI_processed == 0)
+		error = psprintf("activity \"%s\" is not registered", a->name);
+	if (error)
+	{
+		DxJbString(&b, "error", error);
+		return DxJbEnd(&b);
+	}
+	{
+		bool		isnull;
+
+		args.fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		args.is_procedure = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	args.ctx = MakeActivityContext(a, slot);
+	args.input = a->input;
+
+	DxSlotSetState(DX_STATE_BUSY, a->instance_id);
+	DxCallAsOwner(owner, false, a->timeout_ms, InvokeActivity, &args, &res);
+	if (res.ok)
+	{
+		*failed = false;
+		if (res.value)
+			DxJbJsonb(&b, "result", res.value);
+		else
+			DxJbNull(&b, "result");
+	}
+	else if (res.error->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0)
+		DxJbString(&b, "error", psprintf("activity \"%s\" timed out after " INT64_FORMAT " ms",
+										 a->name, a->timeout_ms));
+	else
+		DxJbString(&b, "error", res.error->message ? res.error->message : "activity failed");
+	return DxJbEnd(&b);
+}
+
+/* a column of the claim result */
+static Datum
+Col(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* one batch: claim, then run; returns whether any work was found */
+bool
+DxActivityBatch(int slot, long *sleep_ms)
+{
+	Datum		values[5];
+	Attempt    *attempts;
+	int			n;
+	MemoryContext batch = CurrentMemoryContext;
+	MemoryContext item_cxt;
+	Datum	   *ids;
+	bool	   *taken;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	DxBeginTxn("duroxide: claiming activities");
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	values[2] = Int32GetDatum(duroxide_batch_size);
+	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "activity claim");
+	n = (int) SPI_processed;
+	attempts = MemoryContextAllocZero(batch, sizeof(Attempt) * (n + 1));
+	ids = MemoryContextAlloc(batch, sizeof(Datum) * (n + 1));
+	taken = MemoryContextAllocZero(batch, sizeof(bool) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		Attempt    *a = &attempts[i];
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(batch);
+		Datum		d;
+
+		a->id = DatumGetInt64(Col(i, 1, &isnull));
+		a->instance_id = TextDatumGetCString(Col(i, 2, &isnull));
+		a->execution_id = DatumGetInt32(Col(i, 3, &isnull));
+		a->activity_id = DatumGetInt64(Col(i, 4, &isnull));
+		a->name = TextDatumGetCString(Col(i, 5, &isnull));
+		d = Col(i, 6, &isnull);
+		a->input = isnull ? NULL : DatumGetJsonbPCopy(d);
+		a->attempt = DatumGetInt32(Col(i, 7, &isnull));
+		d = Col(i, 8, &isnull);
+		a->timeout_ms = isnull ? 0 : DatumGetInt64(d);
+		a->orchestration_name = TextDatumGetCString(Col(i, 9, &isnull));
+		a->orchestration_version = TextDatumGetCString(Col(i, 10, &isnull));
+		a->delivery_count = DatumGetInt32(Col(i, 11, &isnull));
+		ids[i] = Int64GetDatum(a->id);
+		MemoryContextSwitchTo(old);
+	}
+	if (n == 0)
+		*sleep_ms = DxMsUntil("SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
+							  "  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL");
+	DxCommitTxn();
+	MemoryContextSwitchTo(batch);
+	if (n == 0)
+		return false;
+
+	item_cxt = AllocSetContextCreate(batch, "duroxide activity", ALLOCSET_DEFAULT_SIZES);
+	DxBeginTxn("duroxide: running activities");
+	/* take the rows; the ones already deleted were withdrawn */
+	dims[0] = n;
+	values[0] = PointerGetDatum(construct_md_array(ids, NULL, 1, dims, lbs, INT8OID, 8, true, 'd'));
+	DxExpect(DxExecPlan(&take_plan, values, NULL, false, 0), SPI_OK_DELETE_RETURNING, "activity take");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(Col(r, 1, &isnull));
+
+		for (int i = 0; i < n; i++)
+			if (attempts[i].id == id)
+				taken[i] = true;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Attempt    *a = &attempts[i];
+		bool		failed;
+		Jsonb	   *data;
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		if (!taken[i])
+			continue;
+		MemoryContextSwitchTo(item_cxt);
+		data = RunAttempt(a, slot, &failed);
+		values[0] = CStringGetTextDatum(a->instance_id);
+		values[1] = Int32GetDatum(a->execution_id);
+		values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
+		values[3] = Int64GetDatum(a->activity_id);
+		values[4] = JsonbPGetDatum(data);
+		DxExpect(DxExecPlan(&result_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity result");
+		MemoryContextSwitchTo(batch);
+		MemoryContextReset(item_cxt);
+	}
+	DxSlotSetState(DX_STATE_BUSY, NULL);
+	DxCommitTxn();
+	MemoryContextSwitchTo(batch);
+	return true;
+}
+
+/* SQL: duroxide._trace(ctx duroxide.activity_context, level, message) */
+Datum
+duroxide_activity_trace(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader ctx;
+	bool		isnull;
+	char	   *level;
+	char	   *msg;
+	DxLogLevel	lv;
+	Datum		d;
+	char	   *fields[4];
+	static const int attnums[4] = {5, 6, 1, 8};	/* name, id, instance, worker */
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("duroxide.trace_*: the context argument must not be null")));
+	ctx = PG_GETARG_HEAPTUPLEHEADER(0);
+	level = TextDatumGetCString(PG_GETARG_DATUM(1));
+	msg = PG_ARGISNULL(2) ? "" : TextDatumGetCString(PG_GETARG_DATUM(2));
+	lv = DxLogLevelFromName(level);
+	for (int i = 0; i < 4; i++)
+	{
+		d = GetAttributeByNum(ctx, attnums[i], &isnull);
+		if (isnull)
+			fields[i] = "";
+		else if (attnums[i] == 6)
+			fields[i] = psprintf(INT64_FORMAT, DatumGetInt64(d));
+		else
+			fields[i] = TextDatumGetCString(d);
+	}
+	if (DxLogEnabled(lv))
+		ereport(DxServerLevel(lv),
+				(errmsg("duroxide [%s] activity=%s activity_id=%s instance=%s worker=%s: %s",
+						level, fields[0], fields[1], fields[2], fields[3], msg)));
+	PG_RETURN_VOID();
+}

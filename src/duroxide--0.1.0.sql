@@ -1,0 +1,716 @@
+/*
+ * duroxide--0.1.0.sql
+ *		Install script: storage, types, registration, client surface.
+ *
+ * The durable state machine (see docs/DESIGN.md for the diagram):
+ *
+ *   instances.status:  Running --> Completed | Failed | Cancelled
+ *                      Running --(continue_as_new)--> Running (execution_id + 1)
+ *
+ * Work is carried by two queues.  orchestrator_queue holds messages for an
+ * instance (ExecutionStarted, ActivityCompleted, ActivityFailed, TimerFired,
+ * EventRaised, SubOrchestrationCompleted, SubOrchestrationFailed,
+ * CancelRequested); a timer is a message whose visible_at lies in the future.
+ * worker_queue holds one row per activity attempt.  A dispatcher claims an
+ * instance (claim_boot/claim_slot set and the delivery counts of its visible
+ * messages incremented, then committed), runs one turn and commits the turn:
+ * history delta, new work, consumed messages deleted, instance row updated and
+ * the claim cleared.  Activity workers claim worker_queue rows the same way.
+ *
+ * Everything that user code may pass in reaches SQL as a parameter.
+ */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION duroxide" to load this file. \quit
+
+/* ------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------ */
+
+CREATE TYPE duroxide.context AS (
+    instance_id             text,
+    execution_id            integer,
+    orchestration_name      text,
+    orchestration_version   text,
+    parent_instance_id      text
+);
+COMMENT ON TYPE duroxide.context IS
+    'first argument of an orchestration function: which instance and execution is running';
+
+CREATE TYPE duroxide.activity_context AS (
+    instance_id             text,
+    execution_id            integer,
+    orchestration_name      text,
+    orchestration_version   text,
+    activity_name           text,
+    activity_id             bigint,
+    attempt                 integer,
+    worker_id               text
+);
+COMMENT ON TYPE duroxide.activity_context IS
+    'first argument of an activity function: which activity attempt is running and for whom';
+
+CREATE TYPE duroxide.task AS (
+    instance_id     text,
+    execution_id    integer,
+    task_id         bigint,
+    kind            text
+);
+COMMENT ON TYPE duroxide.task IS
+    'handle of a scheduled durable task (activity, timer, event, sub-orchestration); pass it to duroxide.await*';
+
+CREATE TYPE duroxide.orchestration_status AS (
+    instance_id             text,
+    orchestration_name      text,
+    orchestration_version   text,
+    status                  text,
+    output                  jsonb,
+    error                   text,
+    custom_status           jsonb,
+    execution_id            integer,
+    created_at              timestamptz,
+    updated_at              timestamptz,
+    parent_instance_id      text
+);
+
+/* ------------------------------------------------------------------------
+ * Storage
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE duroxide.orchestrations (
+    name            text NOT NULL,
+    version         text NOT NULL,
+    version_key     integer[] NOT NULL,
+    fn              regproc NOT NULL,
+    owner           regrole NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE duroxide.activities (
+    name            text PRIMARY KEY,
+    fn              regproc NOT NULL,
+    is_procedure    boolean NOT NULL,
+    owner           regrole NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE duroxide.instances (
+    instance_id             text PRIMARY KEY,
+    orchestration_name      text NOT NULL,
+    orchestration_version   text NOT NULL,
+    status                  text NOT NULL DEFAULT 'Running'
+        CHECK (status IN ('Running', 'Completed', 'Failed', 'Cancelled')),
+    execution_id            integer NOT NULL DEFAULT 1,
+    input                   jsonb,
+    output                  jsonb,
+    error                   text,
+    custom_status           jsonb,
+    parent_instance_id      text,
+    parent_execution_id     integer,
+    parent_event_id         bigint,
+    owner                   regrole NOT NULL DEFAULT current_user::regrole,
+    -- awaits resolved before the previous turn blocked (-1: no turn yet)
+    replay_mark             integer NOT NULL DEFAULT -1,
+    claim_boot              bigint,
+    claim_slot              integer,
+    -- turns claimed since the last committed one (poison detection)
+    claim_count             integer NOT NULL DEFAULT 0,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    completed_at            timestamptz
+);
+CREATE INDEX instances_parent_idx ON duroxide.instances (parent_instance_id)
+    WHERE parent_instance_id IS NOT NULL;
+CREATE INDEX instances_claimed_idx ON duroxide.instances (claim_boot)
+    WHERE claim_boot IS NOT NULL;
+CREATE INDEX instances_status_idx ON duroxide.instances (status, completed_at);
+
+CREATE TABLE duroxide.executions (
+    instance_id             text NOT NULL,
+    execution_id            integer NOT NULL,
+    orchestration_version   text NOT NULL,
+    input                   jsonb,
+    status                  text NOT NULL DEFAULT 'Running',
+    output                  jsonb,
+    error                   text,
+    started_at              timestamptz NOT NULL DEFAULT now(),
+    completed_at            timestamptz,
+    PRIMARY KEY (instance_id, execution_id)
+);
+
+CREATE TABLE duroxide.history (
+    instance_id         text NOT NULL,
+    execution_id        integer NOT NULL,
+    event_id            bigint NOT NULL,
+    event_type          text NOT NULL,
+    source_event_id     bigint,
+    data                jsonb,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance_id, execution_id, event_id)
+);
+
+CREATE TABLE duroxide.orchestrator_queue (
+    id              bigserial PRIMARY KEY,
+    instance_id     text NOT NULL,
+    execution_id    integer,
+    kind            text NOT NULL,
+    source_event_id bigint,
+    data            jsonb,
+    visible_at      timestamptz NOT NULL DEFAULT now(),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX orchestrator_queue_visible_idx ON duroxide.orchestrator_queue (visible_at);
+CREATE INDEX orchestrator_queue_instance_idx ON duroxide.orchestrator_queue (instance_id);
+
+CREATE TABLE duroxide.worker_queue (
+    id                      bigserial PRIMARY KEY,
+    instance_id             text NOT NULL,
+    execution_id            integer NOT NULL,
+    activity_id             bigint NOT NULL,
+    activity_name           text NOT NULL,
+    input                   jsonb,
+    attempt                 integer NOT NULL DEFAULT 1,
+    timeout_ms              bigint,
+    orchestration_name      text NOT NULL,
+    orchestration_version   text NOT NULL,
+    visible_at              timestamptz NOT NULL DEFAULT now(),
+    delivery_count          integer NOT NULL DEFAULT 0,
+    claim_boot              bigint,
+    claim_slot              integer,
+    created_at              timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX worker_queue_ready_idx ON duroxide.worker_queue (visible_at, id)
+    WHERE claim_boot IS NULL;
+CREATE INDEX worker_queue_instance_idx ON duroxide.worker_queue (instance_id);
+CREATE INDEX worker_queue_claimed_idx ON duroxide.worker_queue (claim_boot)
+    WHERE claim_boot IS NOT NULL;
+
+-- queue rows churn fast: vacuum them eagerly
+ALTER TABLE duroxide.orchestrator_queue SET (autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_insert_scale_factor = 0.01, fillfactor = 80);
+ALTER TABLE duroxide.worker_queue SET (autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_insert_scale_factor = 0.01, fillfactor = 80);
+ALTER TABLE duroxide.instances SET (fillfactor = 80);
+
+-- pg_dump keeps registrations, instances and their state
+SELECT pg_catalog.pg_extension_config_dump('duroxide.orchestrations', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.activities', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.instances', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.executions', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.history', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.orchestrator_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.worker_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.orchestrator_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('duroxide.worker_queue_id_seq', '');
+
+/* ------------------------------------------------------------------------
+ * Internal C helpers
+ * ------------------------------------------------------------------------ */
+
+-- statement trigger: wake the workers of a queue after the inserting commit
+CREATE FUNCTION duroxide._wake_on_insert() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'duroxide_wake_on_insert' LANGUAGE C;
+-- row trigger: an instance became terminal; wake its waiters after commit
+CREATE FUNCTION duroxide._wake_waiters() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'duroxide_wake_waiters' LANGUAGE C;
+
+CREATE TRIGGER orchestrator_queue_wake AFTER INSERT ON duroxide.orchestrator_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION duroxide._wake_on_insert('orchestrator');
+CREATE TRIGGER worker_queue_wake AFTER INSERT ON duroxide.worker_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION duroxide._wake_on_insert('worker');
+CREATE TRIGGER instances_terminal_wake AFTER UPDATE OF status ON duroxide.instances
+    FOR EACH ROW WHEN (NEW.status <> 'Running' AND OLD.status = 'Running')
+    EXECUTE FUNCTION duroxide._wake_waiters();
+
+-- true when the background workers of this database are running
+CREATE FUNCTION duroxide._workers_running() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_workers_running' LANGUAGE C STRICT;
+
+-- parse a semantic version into its sort key, or raise a clear error
+CREATE FUNCTION duroxide._version_key(version text) RETURNS integer[]
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+    IF version !~ '^[0-9]{1,9}(\.[0-9]{1,9}){0,3}$' THEN
+        RAISE EXCEPTION 'invalid version "%"', version
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a semantic version of dot-separated numbers, such as 1.0.0.';
+    END IF;
+    RETURN string_to_array(version, '.')::integer[];
+END
+$$;
+
+-- check a name given by a user: not null, not empty, bounded
+CREATE FUNCTION duroxide._check_name(what text, value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF value IS NULL OR value = '' THEN
+        RAISE EXCEPTION '% must not be null or empty', what
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF octet_length(value) > 1024 THEN
+        RAISE EXCEPTION '% is too long (% bytes)', what, octet_length(value)
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = 'The limit is 1024 bytes.';
+    END IF;
+    RETURN value;
+END
+$$;
+
+-- the highest registered version of an orchestration, or a given one; raises if unknown
+CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v text;
+BEGIN
+    IF version IS NULL THEN
+        SELECT o.version INTO v FROM duroxide.orchestrations o
+         WHERE o.name = _resolve_version.name ORDER BY o.version_key DESC LIMIT 1;
+    ELSE
+        SELECT o.version INTO v FROM duroxide.orchestrations o
+         WHERE o.name = _resolve_version.name AND o.version = _resolve_version.version;
+    END IF;
+    IF v IS NULL THEN
+        IF version IS NULL THEN
+            RAISE EXCEPTION 'orchestration "%" is not registered', name
+                USING ERRCODE = 'undefined_function',
+                      HINT = 'Register it with duroxide.register_orchestration(name, function).';
+        ELSE
+            RAISE EXCEPTION 'version % of orchestration "%" is not registered', version, name
+                USING ERRCODE = 'undefined_function',
+                      HINT = 'Register it with duroxide.register_orchestration(name, function, version).';
+        END IF;
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- create an instance and queue its start (idempotent); returns true when created
+CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
+                                          p_input jsonb, p_parent_instance_id text,
+                                          p_parent_execution_id integer, p_parent_event_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO duroxide.instances AS i
+        (instance_id, orchestration_name, orchestration_version, input,
+         parent_instance_id, parent_execution_id, parent_event_id)
+    VALUES (p_instance_id, p_name, p_version, p_input,
+            p_parent_instance_id, p_parent_execution_id, p_parent_event_id)
+    ON CONFLICT (instance_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input)
+    VALUES (p_instance_id, 1, p_version, p_input);
+    INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, data)
+    VALUES (p_instance_id, 1, 'ExecutionStarted', NULL);
+    RETURN true;
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * Registration
+ * ------------------------------------------------------------------------ */
+
+-- check that fn has the given argument types and result; raise a clear error if not
+CREATE FUNCTION duroxide._check_signature(kind text, fn regproc, ctx_type regtype,
+                                          allow_procedure boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p record;
+    expected text := format('(ctx %s, input jsonb) RETURNS jsonb', ctx_type);
+BEGIN
+    IF fn IS NULL THEN
+        RAISE EXCEPTION '% function must not be null', kind
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT pronargs, proargtypes, prorettype, prokind, proretset, proargmodes
+      INTO p FROM pg_catalog.pg_proc WHERE oid = fn;
+    IF p.prokind = 'p' AND allow_procedure THEN
+        IF p.pronargs = 2 AND p.proargtypes[0] = ctx_type AND p.proargtypes[1] = 'jsonb'::regtype
+           AND p.proargmodes IS NOT NULL AND p.proargmodes[2] = 'b' THEN
+            RETURN true;
+        END IF;
+        RAISE EXCEPTION 'procedure % does not have the signature of a duroxide %', fn, kind
+            USING ERRCODE = 'invalid_function_definition',
+                  HINT = format('An %s procedure must be declared as (ctx %s, INOUT result jsonb).', kind, ctx_type);
+    END IF;
+    IF p.prokind <> 'f' OR p.pronargs <> 2 OR p.proargtypes[0] <> ctx_type
+       OR p.proargtypes[1] <> 'jsonb'::regtype OR p.prorettype <> 'jsonb'::regtype OR p.proretset THEN
+        RAISE EXCEPTION 'function % does not have the signature of a duroxide %', fn, kind
+            USING ERRCODE = 'invalid_function_definition',
+                  HINT = format('A %s function must be declared as %s.', kind, expected);
+    END IF;
+    RETURN false;
+END
+$$;
+
+CREATE FUNCTION duroxide.register_orchestration(name text, fn regproc, version text DEFAULT '1.0.0')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM duroxide._check_name('orchestration name', name);
+    PERFORM duroxide._check_name('version', version);
+    PERFORM duroxide._check_signature('orchestration', fn, 'duroxide.context'::regtype, false);
+    IF NOT has_function_privilege(current_user, fn::oid, 'EXECUTE') THEN
+        RAISE EXCEPTION 'permission denied for function %', fn
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Registering an orchestration requires EXECUTE on its function.';
+    END IF;
+    INSERT INTO duroxide.orchestrations AS o (name, version, version_key, fn, owner)
+    VALUES (name, version, duroxide._version_key(version), fn, current_user::regrole)
+    ON CONFLICT ON CONSTRAINT orchestrations_pkey
+    DO UPDATE SET fn = EXCLUDED.fn, owner = EXCLUDED.owner, registered_at = now();
+END
+$$;
+COMMENT ON FUNCTION duroxide.register_orchestration(text, regproc, text) IS
+    'register (or replace) an orchestration function (ctx duroxide.context, input jsonb) RETURNS jsonb under a name and semantic version';
+
+CREATE FUNCTION duroxide.register_activity(name text, fn regproc) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    is_proc boolean;
+BEGIN
+    PERFORM duroxide._check_name('activity name', name);
+    is_proc := duroxide._check_signature('activity', fn, 'duroxide.activity_context'::regtype, true);
+    IF NOT has_function_privilege(current_user, fn::oid, 'EXECUTE') THEN
+        RAISE EXCEPTION 'permission denied for function %', fn
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Registering an activity requires EXECUTE on its function.';
+    END IF;
+    INSERT INTO duroxide.activities AS a (name, fn, is_procedure, owner)
+    VALUES (name, fn, is_proc, current_user::regrole)
+    ON CONFLICT (name)
+    DO UPDATE SET fn = EXCLUDED.fn, is_procedure = EXCLUDED.is_procedure,
+                  owner = EXCLUDED.owner, registered_at = now();
+END
+$$;
+COMMENT ON FUNCTION duroxide.register_activity(text, regproc) IS
+    'register (or replace) an activity function (ctx duroxide.activity_context, input jsonb) RETURNS jsonb';
+
+CREATE FUNCTION duroxide.unregister_orchestration(name text, version text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM duroxide.orchestrations o
+     WHERE o.name = unregister_orchestration.name
+       AND (unregister_orchestration.version IS NULL OR o.version = unregister_orchestration.version);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'orchestration "%"% is not registered', name,
+            coalesce(' version ' || version, '')
+            USING ERRCODE = 'undefined_function';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION duroxide.unregister_orchestration(text, text) IS
+    'remove an orchestration registration (all versions when version is NULL)';
+
+CREATE FUNCTION duroxide.unregister_activity(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM duroxide.activities a WHERE a.name = unregister_activity.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'activity "%" is not registered', name
+            USING ERRCODE = 'undefined_function';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION duroxide.unregister_activity(text) IS 'remove an activity registration';
+
+/* ------------------------------------------------------------------------
+ * Inside an orchestration (C, src/replay.c)
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION duroxide.schedule_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL)
+RETURNS duroxide.task AS 'MODULE_PATHNAME', 'duroxide_schedule_activity' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.schedule_activity(duroxide.context, text, jsonb) IS
+    'schedule an activity; returns a task to await';
+
+CREATE FUNCTION duroxide.schedule_activity_with_retry(ctx duroxide.context, name text, input jsonb, retry jsonb)
+RETURNS duroxide.task AS 'MODULE_PATHNAME', 'duroxide_schedule_activity_with_retry' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.schedule_activity_with_retry(duroxide.context, text, jsonb, jsonb) IS
+    'schedule an activity with a retry policy {maxAttempts, backoff, initialDelayMs, maxDelayMs, timeoutMs, totalTimeoutMs}';
+
+CREATE FUNCTION duroxide.schedule_timer(ctx duroxide.context, delay_ms bigint)
+RETURNS duroxide.task AS 'MODULE_PATHNAME', 'duroxide_schedule_timer' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.schedule_timer(duroxide.context, bigint) IS
+    'schedule a durable timer; its task completes with null after delay_ms';
+
+CREATE FUNCTION duroxide.schedule_wait_for_event(ctx duroxide.context, event_name text)
+RETURNS duroxide.task AS 'MODULE_PATHNAME', 'duroxide_schedule_wait_for_event' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.schedule_wait_for_event(duroxide.context, text) IS
+    'subscribe to the next arrival of an external event; the task completes with its data';
+
+CREATE FUNCTION duroxide.schedule_sub_orchestration(ctx duroxide.context, name text, input jsonb DEFAULT NULL,
+                                                    instance_id text DEFAULT NULL, version text DEFAULT NULL)
+RETURNS duroxide.task AS 'MODULE_PATHNAME', 'duroxide_schedule_sub_orchestration' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.schedule_sub_orchestration(duroxide.context, text, jsonb, text, text) IS
+    'start a child orchestration; the task completes with its output';
+
+CREATE FUNCTION duroxide.await(task duroxide.task) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'duroxide_await' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.await(duroxide.task) IS
+    'the result of a task; raises DX001 (activity) or DX002 (sub-orchestration) if it failed';
+
+CREATE FUNCTION duroxide.await_all(tasks duroxide.task[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'duroxide_await_all' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.await_all(duroxide.task[]) IS
+    'results of all tasks as a jsonb array in argument order; raises the first failure once all are done';
+
+CREATE FUNCTION duroxide.await_all_settled(tasks duroxide.task[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'duroxide_await_all_settled' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.await_all_settled(duroxide.task[]) IS
+    'outcomes of all tasks: [{"ok": value} | {"error": message}, ...]';
+
+CREATE FUNCTION duroxide.await_any(tasks duroxide.task[], OUT index integer, OUT value jsonb)
+    AS 'MODULE_PATHNAME', 'duroxide_await_any' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.await_any(duroxide.task[]) IS
+    'the first task to finish (1-based index, value); pending losers are cancelled';
+
+CREATE FUNCTION duroxide.start_orchestration_detached(ctx duroxide.context, name text, instance_id text,
+                                                      input jsonb DEFAULT NULL, version text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'duroxide_start_orchestration_detached' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.start_orchestration_detached(duroxide.context, text, text, jsonb, text) IS
+    'fire-and-forget start of another orchestration, recorded in history';
+
+CREATE FUNCTION duroxide.continue_as_new(ctx duroxide.context, input jsonb, version text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'duroxide_continue_as_new' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.continue_as_new(duroxide.context, jsonb, text) IS
+    'end this execution and start a new one with fresh history and new input; never returns';
+
+CREATE FUNCTION duroxide.utc_now(ctx duroxide.context) RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'duroxide_utc_now' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.utc_now(duroxide.context) IS 'the current time, recorded: identical on every replay';
+
+CREATE FUNCTION duroxide.new_guid(ctx duroxide.context) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'duroxide_new_guid' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.new_guid(duroxide.context) IS 'a random uuid, recorded: identical on every replay';
+
+CREATE FUNCTION duroxide.is_replaying(ctx duroxide.context) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_is_replaying' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.is_replaying(duroxide.context) IS
+    'true while the orchestration re-executes code that an earlier turn already ran';
+
+CREATE FUNCTION duroxide.set_custom_status(ctx duroxide.context, status jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_set_custom_status' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.set_custom_status(duroxide.context, jsonb) IS
+    'custom status shown by get_orchestration_status once the turn commits';
+
+CREATE FUNCTION duroxide._trace(ctx duroxide.context, level text, message text) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_trace' LANGUAGE C;
+CREATE FUNCTION duroxide._trace(ctx duroxide.activity_context, level text, message text) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_activity_trace' LANGUAGE C;
+
+CREATE FUNCTION duroxide.trace_info(ctx duroxide.context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'info', message) $$;
+CREATE FUNCTION duroxide.trace_warn(ctx duroxide.context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'warn', message) $$;
+CREATE FUNCTION duroxide.trace_error(ctx duroxide.context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'error', message) $$;
+CREATE FUNCTION duroxide.trace_debug(ctx duroxide.context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'debug', message) $$;
+CREATE FUNCTION duroxide.trace_info(ctx duroxide.activity_context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'info', message) $$;
+CREATE FUNCTION duroxide.trace_warn(ctx duroxide.activity_context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'warn', message) $$;
+CREATE FUNCTION duroxide.trace_error(ctx duroxide.activity_context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'error', message) $$;
+CREATE FUNCTION duroxide.trace_debug(ctx duroxide.activity_context, message text) RETURNS void
+    LANGUAGE sql AS $$ SELECT duroxide._trace(ctx, 'debug', message) $$;
+COMMENT ON FUNCTION duroxide.trace_info(duroxide.context, text) IS
+    'log a line with the instance id, execution id and orchestration name; suppressed while replaying';
+COMMENT ON FUNCTION duroxide.trace_info(duroxide.activity_context, text) IS
+    'log a line with the activity name, activity id, instance id and worker id';
+
+/* blocking shorthands: schedule + await */
+
+CREATE FUNCTION duroxide.call_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL) RETURNS jsonb
+    LANGUAGE sql AS $$ SELECT duroxide.await(duroxide.schedule_activity(ctx, name, input)) $$;
+CREATE FUNCTION duroxide.call_activity_with_retry(ctx duroxide.context, name text, input jsonb, retry jsonb)
+RETURNS jsonb
+    LANGUAGE sql AS $$ SELECT duroxide.await(duroxide.schedule_activity_with_retry(ctx, name, input, retry)) $$;
+CREATE FUNCTION duroxide.call_sub_orchestration(ctx duroxide.context, name text, input jsonb DEFAULT NULL,
+                                                instance_id text DEFAULT NULL, version text DEFAULT NULL)
+RETURNS jsonb
+    LANGUAGE sql AS $$
+    SELECT duroxide.await(duroxide.schedule_sub_orchestration(ctx, name, input, instance_id, version)) $$;
+CREATE FUNCTION duroxide.sleep(ctx duroxide.context, delay_ms bigint) RETURNS void
+    LANGUAGE sql AS $$ SELECT NULL::void FROM (SELECT duroxide.await(duroxide.schedule_timer(ctx, delay_ms))) s $$;
+CREATE FUNCTION duroxide.wait_for_event(ctx duroxide.context, event_name text) RETURNS jsonb
+    LANGUAGE sql AS $$ SELECT duroxide.await(duroxide.schedule_wait_for_event(ctx, event_name)) $$;
+COMMENT ON FUNCTION duroxide.call_activity(duroxide.context, text, jsonb) IS 'schedule an activity and await its result';
+COMMENT ON FUNCTION duroxide.call_activity_with_retry(duroxide.context, text, jsonb, jsonb) IS
+    'schedule an activity with a retry policy and await its result';
+COMMENT ON FUNCTION duroxide.call_sub_orchestration(duroxide.context, text, jsonb, text, text) IS
+    'start a child orchestration and await its output';
+COMMENT ON FUNCTION duroxide.sleep(duroxide.context, bigint) IS 'wait on a durable timer';
+COMMENT ON FUNCTION duroxide.wait_for_event(duroxide.context, text) IS 'wait for an external event and return its data';
+
+/* ------------------------------------------------------------------------
+ * Client functions
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION duroxide.start_orchestration(instance_id text, name text, input jsonb DEFAULT NULL,
+                                             version text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v text;
+BEGIN
+    PERFORM duroxide._check_name('instance id', instance_id);
+    PERFORM duroxide._check_name('orchestration name', name);
+    v := duroxide._resolve_version(name, version);
+    PERFORM duroxide._create_instance(instance_id, name, v, input, NULL, NULL, NULL);
+    IF NOT duroxide._workers_running() THEN
+        RAISE WARNING 'no duroxide worker runs for database "%"', current_database()
+            USING HINT = 'Add duroxide to shared_preload_libraries and set duroxide.database to this database.';
+    END IF;
+    RETURN instance_id;
+END
+$$;
+COMMENT ON FUNCTION duroxide.start_orchestration(text, text, jsonb, text) IS
+    'start an orchestration instance (transactional, idempotent on instance_id); returns the instance id';
+
+CREATE FUNCTION duroxide.raise_event(instance_id text, event_name text, data jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st text;
+BEGIN
+    PERFORM duroxide._check_name('instance id', instance_id);
+    PERFORM duroxide._check_name('event name', event_name);
+    SELECT i.status INTO st FROM duroxide.instances i WHERE i.instance_id = raise_event.instance_id;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF st <> 'Running' THEN
+        RETURN;     -- terminal: the event is ignored
+    END IF;
+    INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)
+    VALUES (instance_id, 'EventRaised', jsonb_build_object('name', event_name, 'data', data));
+END
+$$;
+COMMENT ON FUNCTION duroxide.raise_event(text, text, jsonb) IS
+    'deliver an external event to a running instance (ignored if the instance is terminal)';
+
+CREATE FUNCTION duroxide.cancel_orchestration(instance_id text, reason text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st text;
+BEGIN
+    PERFORM duroxide._check_name('instance id', instance_id);
+    SELECT i.status INTO st FROM duroxide.instances i WHERE i.instance_id = cancel_orchestration.instance_id;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF st <> 'Running' THEN
+        RETURN;     -- terminal: nothing to cancel
+    END IF;
+    INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)
+    VALUES (instance_id, 'CancelRequested', jsonb_build_object('reason', coalesce(reason, 'cancelled')));
+END
+$$;
+COMMENT ON FUNCTION duroxide.cancel_orchestration(text, text) IS
+    'cancel a running instance at its next turn, and its sub-orchestrations recursively';
+
+CREATE FUNCTION duroxide.get_orchestration_status(instance_id text) RETURNS duroxide.orchestration_status
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r duroxide.orchestration_status;
+BEGIN
+    SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.status, i.output, i.error,
+           i.custom_status, i.execution_id, i.created_at, i.updated_at, i.parent_instance_id
+      INTO r FROM duroxide.instances i WHERE i.instance_id = get_orchestration_status.instance_id;
+    IF NOT FOUND THEN
+        r.instance_id := instance_id;
+        r.status := 'NotFound';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION duroxide.get_orchestration_status(text) IS
+    'status of an instance (status NotFound if it does not exist)';
+
+CREATE FUNCTION duroxide.wait_for_orchestration(instance_id text, timeout_ms bigint DEFAULT 30000)
+RETURNS duroxide.orchestration_status
+    AS 'MODULE_PATHNAME', 'duroxide_wait_for_orchestration' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.wait_for_orchestration(text, bigint) IS
+    'wait until the instance is terminal (woken by the commit that ends it); error after timeout_ms';
+
+CREATE FUNCTION duroxide.get_history(instance_id text, execution_id integer DEFAULT NULL)
+RETURNS TABLE (event_id bigint, event_type text, source_event_id bigint, created_at timestamptz, data jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT h.event_id, h.event_type, h.source_event_id, h.created_at, h.data
+      FROM duroxide.history h
+     WHERE h.instance_id = get_history.instance_id
+       AND h.execution_id = coalesce(get_history.execution_id,
+             (SELECT i.execution_id FROM duroxide.instances i WHERE i.instance_id = get_history.instance_id))
+     ORDER BY h.event_id
+$$;
+COMMENT ON FUNCTION duroxide.get_history(text, integer) IS
+    'history events of an execution (default: the current one), in order';
+
+CREATE FUNCTION duroxide.delete_instance(instance_id text, force boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    st text;
+    ids text[];
+BEGIN
+    PERFORM duroxide._check_name('instance id', instance_id);
+    SELECT i.status INTO st FROM duroxide.instances i
+     WHERE i.instance_id = delete_instance.instance_id FOR UPDATE;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF st = 'Running' AND NOT coalesce(force, false) THEN
+        RAISE EXCEPTION 'orchestration instance "%" is still running', instance_id
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Cancel it first, or pass force => true.';
+    END IF;
+    WITH RECURSIVE tree(id) AS (
+        SELECT delete_instance.instance_id
+        UNION
+        SELECT c.instance_id FROM duroxide.instances c JOIN tree t ON c.parent_instance_id = t.id
+    )
+    SELECT array_agg(id) INTO ids FROM tree;
+    DELETE FROM duroxide.orchestrator_queue q WHERE q.instance_id = ANY (ids);
+    DELETE FROM duroxide.worker_queue w WHERE w.instance_id = ANY (ids);
+    DELETE FROM duroxide.history h WHERE h.instance_id = ANY (ids);
+    DELETE FROM duroxide.executions e WHERE e.instance_id = ANY (ids);
+    DELETE FROM duroxide.instances i WHERE i.instance_id = ANY (ids);
+END
+$$;
+COMMENT ON FUNCTION duroxide.delete_instance(text, boolean) IS
+    'delete a terminal instance (or a running one with force) with its sub-orchestrations, history and messages';
+
+CREATE FUNCTION duroxide.get_system_metrics() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'total_instances', count(*),
+        'running_instances', count(*) FILTER (WHERE status = 'Running'),
+        'completed_instances', count(*) FILTER (WHERE status = 'Completed'),
+        'failed_instances', count(*) FILTER (WHERE status = 'Failed'),
+        'cancelled_instances', count(*) FILTER (WHERE status = 'Cancelled'),
+        'total_executions', (SELECT count(*) FROM duroxide.executions),
+        'total_history_events', (SELECT count(*) FROM duroxide.history))
+      FROM duroxide.instances
+$$;
+COMMENT ON FUNCTION duroxide.get_system_metrics() IS 'instance counts by status, executions and history size';
+
+CREATE FUNCTION duroxide.get_queue_depths()
+RETURNS TABLE (orchestrator_queue bigint, worker_queue bigint, timer_queue bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (SELECT count(*) FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now()),
+           (SELECT count(*) FROM duroxide.worker_queue),
+           (SELECT count(*) FROM duroxide.orchestrator_queue q WHERE q.visible_at > now())
+$$;
+COMMENT ON FUNCTION duroxide.get_queue_depths() IS
+    'messages ready for dispatchers, activity attempts queued, and timers not yet due';
+
+/* ------------------------------------------------------------------------
+ * Privileges: the engine's tables are written only through its functions
+ * ------------------------------------------------------------------------ */
+
+GRANT USAGE ON SCHEMA duroxide TO PUBLIC;
+GRANT SELECT ON duroxide.orchestrations, duroxide.activities TO PUBLIC;

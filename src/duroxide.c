@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ * duroxide.c
+ *		Module entry point: settings, shared-memory hooks, the launcher's
+ *		registration, and the small SQL-callable helpers of the install
+ *		script (wake-up triggers, worker presence).
+ *
+ * Settings are defined whether or not the library is preloaded, so that SQL
+ * callers can read them; workers and shared memory exist only when it is
+ * (shared_preload_libraries = 'duroxide').
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "guc.h"
+#include "launcher.h"
+#include "shmem.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(duroxide_wake_on_insert);
+PG_FUNCTION_INFO_V1(duroxide_wake_waiters);
+PG_FUNCTION_INFO_V1(duroxide_workers_running);
+
+void		_PG_init(void);
+
+char	   *duroxide_database = NULL;
+int			duroxide_orchestration_concurrency = 2;
+int			duroxide_worker_concurrency = 2;
+int			duroxide_poll_interval = 1000;
+int			duroxide_max_attempts = 10;
+int			duroxide_log_level = DX_LOG_INFO;
+int			duroxide_batch_size = 32;
+
+static const struct config_enum_entry log_level_options[] = {
+	{"debug", DX_LOG_DEBUG, false},
+	{"info", DX_LOG_INFO, false},
+	{"warn", DX_LOG_WARN, false},
+	{"warning", DX_LOG_WARN, true},
+	{"error", DX_LOG_ERROR, false},
+	{NULL, 0, false}
+};
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* shmem_request_hook: reserve the registry */
+static void
+DxShmemRequestHook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	DxShmemRequest();
+}
+
+/* shmem_startup_hook: create the registry */
+static void
+DxShmemStartupHook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	DxShmemStartup();
+}
+
+/* the server log level used for a duroxide level */
+int
+DxServerLevel(DxLogLevel level)
+{
+	switch (level)
+	{
+		case DX_LOG_DEBUG:
+			return LOG;
+		case DX_LOG_INFO:
+			return LOG;
+		case DX_LOG_WARN:
+		case DX_LOG_ERROR:
+			return WARNING;
+	}
+	return LOG;
+}
+
+/* a level name as a DxLogLevel */
+DxLogLevel
+DxLogLevelFromName(const char *name)
+{
+	for (int i = 0; log_level_options[i].name; i++)
+		if (strcmp(log_level_options[i].name, name) == 0)
+			return (DxLogLevel) log_level_options[i].val;
+	return DX_LOG_INFO;
+}
+
+/* define the settings */
+static void
+DxDefineSettings(void)
+{
+	DefineCustomStringVariable("duroxide.database",
+							   "Database whose workflows the duroxide background workers run.",
+							   NULL, &duroxide_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.orchestration_concurrency",
+							"Number of orchestration dispatcher processes.",
+							NULL, &duroxide_orchestration_concurrency, 2, 0, 32,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.worker_concurrency",
+							"Number of activity worker processes.",
+							NULL, &duroxide_worker_concurrency, 2, 0, 32,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.poll_interval",
+							"Longest sleep of an idle worker; new work wakes workers at once.",
+							NULL, &duroxide_poll_interval, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.max_attempts",
+							"Deliveries of one message (turn or activity attempt) before it is failed as poison.",
+							NULL, &duroxide_max_attempts, 10, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("duroxide.log_level",
+							 "Lowest level of engine and trace lines written to the server log.",
+							 NULL, &duroxide_log_level, DX_LOG_INFO, log_level_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.batch_size",
+							"Turns or activity attempts one worker runs per transaction.",
+							NULL, &duroxide_batch_size, 32, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("duroxide");
+}
+
+/* module load */
+void
+_PG_init(void)
+{
+	DxDefineSettings();
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = DxShmemRequestHook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = DxShmemStartupHook;
+
+	DxRegisterLauncher();
+}
+
+/* trigger: wake the workers of the queue named in the trigger argument */
+Datum
+duroxide_wake_on_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "duroxide_wake_on_insert: not called by trigger manager");
+	if (trigdata->tg_trigger->tgnargs > 0 &&
+		strcmp(trigdata->tg_trigger->tgargs[0], "worker") == 0)
+		DxRequestWake(DX_WAKE_WORKER);
+	else
+		DxRequestWake(DX_WAKE_ORCHESTRATOR);
+	return PointerGetDatum(NULL);
+}
+
+/* trigger: an instance became terminal, wake its waiters after commit */
+Datum
+duroxide_wake_waiters(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	bool		isnull;
+	Datum		d;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "duroxide_wake_waiters: not called by trigger manager");
+	tuple = trigdata->tg_newtuple ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	d = heap_getattr(tuple, 1, RelationGetDescr(trigdata->tg_relation), &isnull);
+	if (!isnull)
+		DxRequestWaiterWake(TextDatumGetCString(d));
+	return PointerGetDatum(tuple);
+}
+
+/* SQL: are engine processes running for this database? */
+Datum
+duroxide_workers_running(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(DxWorkersRunning(MyDatabaseId));
+}

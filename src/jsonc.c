@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ * jsonc.c
+ *		The C API for activities written in C (src/duroxide.h): json-c values
+ *		in and out, converted from and to jsonb through their text form.
+ *
+ * json-c allocates with malloc.  Every json_object made here is released
+ * before an error can escape (PG_TRY around user code, json_object_put in
+ * both paths), so no json-c memory leaks through a longjmp.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/jsonb.h"
+
+#include <json-c/json.h>
+
+#include "duroxide.h"
+
+/* from fmgrprotos.h, whose json_object() clashes with json-c's type */
+extern Datum jsonb_in(PG_FUNCTION_ARGS);
+
+/* a text datum as a C string */
+static char *
+TextToCString(Datum d)
+{
+	text	   *t = DatumGetTextPP(d);
+
+	return pnstrdup(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/* a jsonb value as a new json-c object (NULL for SQL NULL) */
+struct json_object *
+duroxide_jsonb_to_json_c(Jsonb *value)
+{
+	char	   *text;
+	struct json_object *obj;
+	enum json_tokener_error jerr = json_tokener_success;
+
+	if (value == NULL)
+		return NULL;
+	text = JsonbToCString(NULL, &value->root, VARSIZE(value));
+	obj = json_tokener_parse_verbose(text, &jerr);
+	pfree(text);
+	if (jerr != json_tokener_success)
+		elog(ERROR, "duroxide: json-c could not parse a jsonb value: %s", json_tokener_error_desc(jerr));
+	return obj;
+}
+
+/* a json-c object as jsonb; the object is not released */
+Jsonb *
+duroxide_json_c_to_jsonb(struct json_object *value)
+{
+	const char *text = json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/* run a C activity: the body of a SQL-callable activity function */
+Datum
+duroxide_run_c_activity(FunctionCallInfo fcinfo, duroxide_c_activity fn)
+{
+	struct json_object *volatile input = NULL;
+	struct json_object *volatile output = NULL;
+	char		error[1024] = "";
+	Jsonb	   *volatile result = NULL;
+	duroxide_activity_info info;
+	HeapTupleHeader ctx;
+	bool		isnull;
+	Datum		d;
+
+	if (PG_ARGISNULL(0))
+		elog(ERROR, "duroxide: a C activity needs its context");
+	ctx = PG_GETARG_HEAPTUPLEHEADER(0);
+	d = GetAttributeByNum(ctx, 1, &isnull);
+	info.instance_id = isnull ? "" : TextToCString(d);
+	d = GetAttributeByNum(ctx, 5, &isnull);
+	info.activity_name = isnull ? "" : TextToCString(d);
+	d = GetAttributeByNum(ctx, 7, &isnull);
+	info.attempt = isnull ? 0 : DatumGetInt32(d);
+
+	input = PG_ARGISNULL(1) ? NULL : duroxide_jsonb_to_json_c(PG_GETARG_JSONB_P(1));
+	PG_TRY();
+	{
+		output = fn(&info, input, error, sizeof(error));
+		if (output != NULL)
+			result = duroxide_json_c_to_jsonb(output);
+	}
+	PG_FINALLY();
+	{
+		if (output != NULL && output != input)
+			json_object_put(output);
+		if (input != NULL)
+			json_object_put(input);
+	}
+	PG_END_TRY();
+	if (error[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_DX_ACTIVITY_ERROR),
+				 errmsg("%s", error)));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(result);
+}

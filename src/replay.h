@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ * replay.h
+ *		One orchestration turn: the history, the replay of the orchestration
+ *		function against it, and what the turn decided.
+ *-------------------------------------------------------------------------
+ */
+#ifndef DUROXIDE_REPLAY_H
+#define DUROXIDE_REPLAY_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* history event types; names are stored in duroxide.history.event_type */
+typedef enum DxEventType
+{
+	EV_UNKNOWN = 0,
+	EV_ORCHESTRATION_STARTED,
+	EV_ORCHESTRATION_COMPLETED,
+	EV_ORCHESTRATION_FAILED,
+	EV_ORCHESTRATION_CANCELLED,
+	EV_CONTINUED_AS_NEW,
+	EV_ACTIVITY_SCHEDULED,		/* command */
+	EV_ACTIVITY_COMPLETED,
+	EV_ACTIVITY_FAILED,
+	EV_ACTIVITY_ATTEMPT_FAILED,
+	EV_TIMER_CREATED,			/* command */
+	EV_TIMER_FIRED,
+	EV_EVENT_SUBSCRIBED,		/* command */
+	EV_EVENT_RAISED,
+	EV_SUB_ORCHESTRATION_SCHEDULED, /* command */
+	EV_SUB_ORCHESTRATION_COMPLETED,
+	EV_SUB_ORCHESTRATION_FAILED,
+	EV_DETACHED_STARTED,		/* command */
+	EV_SYSTEM_CALL,				/* command */
+	EV__COUNT
+} DxEventType;
+
+extern const char *DxEventTypeName(DxEventType type);
+extern DxEventType DxEventTypeFromName(const char *name);
+
+/* one history event */
+typedef struct DxEvent
+{
+	int64		event_id;
+	DxEventType type;
+	int64		source_id;		/* 0: none */
+	Jsonb	   *data;
+} DxEvent;
+
+/* side effects a turn asks the dispatcher to perform */
+typedef enum DxActionKind
+{
+	ACT_ACTIVITY,				/* queue an activity attempt */
+	ACT_TIMER,					/* queue a TimerFired message */
+	ACT_SUB_ORCHESTRATION,		/* create a child instance */
+	ACT_DETACHED,				/* create an unrelated instance */
+	ACT_CANCEL_ACTIVITY,		/* withdraw a queued activity attempt */
+	ACT_CANCEL_TIMER,			/* delete a pending TimerFired message */
+	ACT_CANCEL_CHILD			/* cancel a child instance */
+} DxActionKind;
+
+typedef struct DxAction
+{
+	DxActionKind kind;
+	int64		event_id;		/* the command's event id */
+	const char *name;
+	const char *instance_id;
+	const char *version;
+	Jsonb	   *input;
+	int64		delay_ms;
+	int64		timeout_ms;
+	int			attempt;
+} DxAction;
+
+typedef enum DxOutcome
+{
+	DX_OUTCOME_SUSPENDED,
+	DX_OUTCOME_COMPLETED,
+	DX_OUTCOME_FAILED,
+	DX_OUTCOME_CONTINUED_AS_NEW
+} DxOutcome;
+
+/* the state of one turn */
+typedef struct DxTurn
+{
+	MemoryContext cxt;
+	/* identity */
+	const char *instance_id;
+	int32		execution_id;
+	const char *name;
+	const char *version;
+	const char *parent_instance_id;
+	/* history: loaded events first, then the ones this turn appends */
+	DxEvent    *events;
+	int			nevents;
+	int			maxevents;
+	int			nloaded;
+	int		   *completion;		/* by source event id: index of its completion, -1 */
+	int			ncompletion;
+	int		   *commands;		/* indexes of command events, in order */
+	int			ncommands;
+	int			maxcommands;
+	bool	   *cancelled;		/* by command position: a loser of await_any */
+	/* replay */
+	int			cursor;			/* next command position */
+	int			resolved;		/* awaits resolved so far */
+	int			replay_mark;	/* awaits resolved when the last turn blocked */
+	bool		suspended;		/* the function awaited something not done */
+	bool		ended;			/* no durable call may be made any more */
+	char	   *nondeterministic;	/* message, when replay mismatched */
+	bool		continue_as_new;
+	Jsonb	   *can_input;
+	const char *can_version;
+	bool		custom_status_set;
+	Jsonb	   *custom_status;
+	List	   *actions;		/* of DxAction */
+} DxTurn;
+
+extern DxTurn *DxTurnCreate(MemoryContext cxt, const char *instance_id, int32 execution_id,
+							const char *name, const char *version,
+							const char *parent_instance_id, int replay_mark);
+extern void DxTurnLoadEvent(DxTurn *t, int64 event_id, DxEventType type, int64 source_id, Jsonb *data);
+extern int64 DxTurnAppend(DxTurn *t, DxEventType type, int64 source_id, Jsonb *data);
+extern DxEvent *DxTurnEvent(DxTurn *t, int64 event_id);
+extern bool DxTurnHasCompletion(DxTurn *t, int64 source_id);
+extern DxOutcome DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input,
+						   Jsonb **output, char **error);
+extern void DxTurnAddAction(DxTurn *t, DxAction *a);
+
+
+
+/* a parsed retry policy (API.md 3.5) */
+typedef struct DxRetryPolicy
+{
+	int			max_attempts;
+	int			backoff;		/* DX_BACKOFF_* */
+	int64		initial_delay_ms;
+	int64		max_delay_ms;
+	int64		timeout_ms;		/* per attempt, 0: none */
+	int64		total_timeout_ms;	/* 0: none */
+} DxRetryPolicy;
+
+#define DX_BACKOFF_EXPONENTIAL	0
+#define DX_BACKOFF_FIXED		1
+#define DX_BACKOFF_LINEAR		2
+#define DX_BACKOFF_NONE			3
+
+extern void DxParseRetryPolicy(Jsonb *retry, DxRetryPolicy *policy);
+extern int64 DxRetryDelay(const DxRetryPolicy *policy, int failed_attempt);
+#endif

@@ -1,0 +1,340 @@
+/*-------------------------------------------------------------------------
+ * shmem.c
+ *		The shared-memory registry of duroxide processes, and wake-ups.
+ *
+ * Layout: one DxShared struct holding
+ *	  - boot_id: a value that changes every time shared memory is
+ *		(re)initialised, i.e. at postmaster start and after every crash
+ *		restart.  Claims on queue rows are tagged with it, so a claim made
+ *		before a crash is recognisably stale afterwards.
+ *	  - slots[DX_MAX_WORKERS]: one per dispatcher / activity worker.  A slot
+ *		is written only by the process that owns it (DxSlotAttach at start,
+ *		cleared by its on_shmem_exit callback); readers tolerate torn reads
+ *		of the informational fields (state, instance) and read pid/procno
+ *		under the spinlock.
+ *	  - waiters[]: one per PGPROC, indexed by pgprocno.  A backend inside
+ *		wait_for_orchestration publishes the hash of the instance id it waits
+ *		for; a committing backend that made that instance terminal sets the
+ *		waiter's latch.  A false match only causes a spurious wake-up.
+ *
+ * Wake-up protocol: code that adds work calls DxRequestWake() /
+ * DxRequestWaiterWake() during the transaction; nothing is signalled until
+ * the transaction commits (XactCallback), so no worker is woken to find
+ * uncommitted work, and an aborted transaction wakes nobody.  Workers reset
+ * their latch before looking for work, so a wake-up that races with a
+ * worker going to sleep is never lost.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include "shmem.h"
+
+#define DX_MAX_PENDING_WAITERS 32
+
+/* one engine process */
+typedef struct DxSlot
+{
+	pid_t		pid;
+	int			procno;
+	Oid			dboid;
+	DxWorkerKind kind;
+	DxWorkerState state;
+	char		instance[64];
+} DxSlot;
+
+/* one backend waiting in wait_for_orchestration */
+typedef struct DxWaiter
+{
+	pg_atomic_uint32 hash;		/* 0: not waiting */
+} DxWaiter;
+
+typedef struct DxShared
+{
+	slock_t		mutex;
+	int64		boot_id;
+	int			nwaiters;
+	DxSlot		slots[DX_MAX_WORKERS];
+	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
+} DxShared;
+
+static DxShared *dx_shared = NULL;
+static int	my_slot = -1;
+
+/* wake-ups requested by the current transaction */
+static int	pending_wake = 0;
+static uint32 pending_waiters[DX_MAX_PENDING_WAITERS];
+static int	npending_waiters = 0;
+static bool pending_waiters_overflow = false;
+static bool xact_callback_installed = false;
+
+static Size
+DxShmemSize(void)
+{
+	return add_size(offsetof(DxShared, waiters),
+					mul_size(MaxBackends + NUM_AUXILIARY_PROCS, sizeof(DxWaiter)));
+}
+
+/* reserve our shared memory (from shmem_request_hook) */
+void
+DxShmemRequest(void)
+{
+	RequestAddinShmemSpace(DxShmemSize());
+}
+
+/* create or attach the shared struct (from shmem_startup_hook) */
+void
+DxShmemStartup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	dx_shared = ShmemInitStruct("duroxide", DxShmemSize(), &found);
+	if (!found)
+	{
+		int			i;
+
+		memset(dx_shared, 0, DxShmemSize());
+		SpinLockInit(&dx_shared->mutex);
+		dx_shared->boot_id = (int64) GetCurrentTimestamp();
+		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
+		for (i = 0; i < dx_shared->nwaiters; i++)
+			pg_atomic_init_u32(&dx_shared->waiters[i].hash, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* true when the library was preloaded and its shared memory exists */
+bool
+DxShmemAvailable(void)
+{
+	return dx_shared != NULL;
+}
+
+/* the identifier of this shared-memory lifetime (see file header) */
+int64
+DxBootId(void)
+{
+	return dx_shared ? dx_shared->boot_id : 0;
+}
+
+/* on_shmem_exit: free our slot */
+static void
+DxSlotDetach(int code, Datum arg)
+{
+	if (dx_shared == NULL || my_slot < 0)
+		return;
+	SpinLockAcquire(&dx_shared->mutex);
+	dx_shared->slots[my_slot].pid = 0;
+	dx_shared->slots[my_slot].kind = DX_KIND_NONE;
+	SpinLockRelease(&dx_shared->mutex);
+	my_slot = -1;
+}
+
+/* take ownership of a worker slot */
+void
+DxSlotAttach(int slot, DxWorkerKind kind)
+{
+	DxSlot	   *s;
+
+	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
+		elog(ERROR, "duroxide: invalid worker slot %d", slot);
+	s = &dx_shared->slots[slot];
+	SpinLockAcquire(&dx_shared->mutex);
+	if (s->pid != 0 && s->pid != MyProcPid)
+	{
+		pid_t		other = s->pid;
+
+		SpinLockRelease(&dx_shared->mutex);
+		elog(ERROR, "duroxide: worker slot %d is already taken by process %d", slot, (int) other);
+	}
+	s->pid = MyProcPid;
+	s->procno = MyProc->pgprocno;
+	s->dboid = MyDatabaseId;
+	s->kind = kind;
+	s->state = DX_STATE_STARTING;
+	s->instance[0] = '\0';
+	SpinLockRelease(&dx_shared->mutex);
+	my_slot = slot;
+	on_shmem_exit(DxSlotDetach, (Datum) 0);
+}
+
+/* publish what this worker is doing */
+void
+DxSlotSetState(DxWorkerState state, const char *instance_id)
+{
+	DxSlot	   *s;
+
+	if (dx_shared == NULL || my_slot < 0)
+		return;
+	s = &dx_shared->slots[my_slot];
+	s->state = state;
+	if (instance_id)
+		strlcpy(s->instance, instance_id, sizeof(s->instance));
+	else
+		s->instance[0] = '\0';
+}
+
+/* the kind of the process in a slot (DX_KIND_NONE if free) */
+int
+DxSlotKind(int slot)
+{
+	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
+		return DX_KIND_NONE;
+	return dx_shared->slots[slot].kind;
+}
+
+/* true when some engine process is attached for the database */
+bool
+DxWorkersRunning(Oid dboid)
+{
+	int			i;
+	bool		found = false;
+
+	if (dx_shared == NULL)
+		return false;
+	SpinLockAcquire(&dx_shared->mutex);
+	for (i = 0; i < DX_MAX_WORKERS && !found; i++)
+		found = dx_shared->slots[i].pid != 0 && dx_shared->slots[i].dboid == dboid;
+	SpinLockRelease(&dx_shared->mutex);
+	return found;
+}
+
+/* a non-zero hash of an instance id */
+static uint32
+DxInstanceHash(const char *instance_id)
+{
+	uint32		h = hash_bytes((const unsigned char *) instance_id, strlen(instance_id));
+
+	return h ? h : 1;
+}
+
+/* ask for workers of a kind to be woken when this transaction commits */
+void
+DxRequestWake(int what)
+{
+	DxInstallXactCallback();
+	pending_wake |= what;
+}
+
+/* ask for the waiters of an instance to be woken when this transaction commits */
+void
+DxRequestWaiterWake(const char *instance_id)
+{
+	DxInstallXactCallback();
+	if (npending_waiters < DX_MAX_PENDING_WAITERS)
+		pending_waiters[npending_waiters++] = DxInstanceHash(instance_id);
+	else
+		pending_waiters_overflow = true;
+}
+
+/* this backend now waits for an instance: publish it */
+void
+DxWaiterRegister(const char *instance_id)
+{
+	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+		return;
+	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, DxInstanceHash(instance_id));
+	pg_memory_barrier();
+}
+
+/* this backend no longer waits */
+void
+DxWaiterUnregister(void)
+{
+	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+		return;
+	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, 0);
+}
+
+/* set the latches the committed transaction asked for */
+static void
+DxDoWakeups(void)
+{
+	int			i;
+
+	if (dx_shared == NULL)
+		return;
+	if (pending_wake)
+	{
+		for (i = 0; i < DX_MAX_WORKERS; i++)
+		{
+			DxSlot	   *s = &dx_shared->slots[i];
+			int			kind = s->kind;
+			bool		want;
+
+			if (s->pid == 0 || s->dboid != MyDatabaseId)
+				continue;
+			want = (kind == DX_KIND_DISPATCHER && (pending_wake & DX_WAKE_ORCHESTRATOR)) ||
+				(kind == DX_KIND_ACTIVITY && (pending_wake & DX_WAKE_WORKER));
+			if (want)
+				SetLatch(&GetPGProcByNumber(s->procno)->procLatch);
+		}
+	}
+	if (npending_waiters > 0 || pending_waiters_overflow)
+	{
+		pg_memory_barrier();
+		for (i = 0; i < dx_shared->nwaiters; i++)
+		{
+			uint32		h = pg_atomic_read_u32(&dx_shared->waiters[i].hash);
+			int			j;
+
+			if (h == 0)
+				continue;
+			for (j = 0; j < npending_waiters && !pending_waiters_overflow; j++)
+				if (pending_waiters[j] == h)
+					break;
+			if (pending_waiters_overflow || j < npending_waiters)
+				SetLatch(&GetPGProcByNumber(i)->procLatch);
+		}
+	}
+}
+
+/* forget requested wake-ups */
+static void
+DxResetPending(void)
+{
+	pending_wake = 0;
+	npending_waiters = 0;
+	pending_waiters_overflow = false;
+}
+
+/* transaction callback: wake after commit, forget on abort */
+static void
+DxXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			DxDoWakeups();
+			DxResetPending();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			DxResetPending();
+			break;
+		default:
+			break;
+	}
+}
+
+/* register the transaction callback once per backend */
+void
+DxInstallXactCallback(void)
+{
+	if (xact_callback_installed)
+		return;
+	RegisterXactCallback(DxXactCallback, NULL);
+	xact_callback_installed = true;
+}

@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ * shmem.h
+ *		Shared-memory registry of duroxide workers and waiters; wake-ups.
+ *-------------------------------------------------------------------------
+ */
+#ifndef DUROXIDE_SHMEM_H
+#define DUROXIDE_SHMEM_H
+
+#include "postgres.h"
+
+/* kinds of engine process (a slot of the registry holds one) */
+typedef enum DxWorkerKind
+{
+	DX_KIND_NONE = 0,
+	DX_KIND_DISPATCHER,
+	DX_KIND_ACTIVITY
+} DxWorkerKind;
+
+/* what a worker slot says it is doing, for the duroxide.workers view */
+typedef enum DxWorkerState
+{
+	DX_STATE_STARTING = 0,
+	DX_STATE_IDLE,
+	DX_STATE_BUSY,
+	DX_STATE_WAITING_EXTENSION
+} DxWorkerState;
+
+#define DX_MAX_WORKERS 64
+#define DX_WAKE_ORCHESTRATOR 0x01
+#define DX_WAKE_WORKER 0x02
+
+extern void DxShmemRequest(void);
+extern void DxShmemStartup(void);
+extern bool DxShmemAvailable(void);
+extern int64 DxBootId(void);
+
+extern void DxSlotAttach(int slot, DxWorkerKind kind);
+extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
+extern int	DxSlotKind(int slot);
+
+extern void DxRequestWake(int what);
+extern void DxRequestWaiterWake(const char *instance_id);
+extern void DxWaiterRegister(const char *instance_id);
+extern void DxWaiterUnregister(void);
+extern bool DxWorkersRunning(Oid dboid);
+extern void DxInstallXactCallback(void);
+
+#endif

@@ -1,0 +1,326 @@
+/*-------------------------------------------------------------------------
+ * util.c
+ *		Prepared SPI plans, jsonb helpers, and DxCallAsOwner.
+ *
+ * DxCallAsOwner is the one place where user code (orchestration functions
+ * and activities) runs.  Invariants:
+ *	  - it runs inside an internal subtransaction, so its failure rolls back
+ *		only its own work and never the caller's batch;
+ *	  - it runs as the role that registered it (SetUserIdAndSecContext with
+ *		SECURITY_LOCAL_USERID_CHANGE), never as the worker's superuser;
+ *	  - with read_only, XactReadOnly is set for the call, so a table write
+ *		fails with SQLSTATE 25006, which the dispatcher turns into a clear
+ *		message; XactReadOnly is restored on both paths because it is set
+ *		directly rather than through the GUC machinery;
+ *	  - with a timeout, STATEMENT_TIMEOUT is armed for the call only (the
+ *		worker installs StatementCancelHandler for SIGINT);
+ *	  - the result is copied into the caller's memory context before the
+ *		subtransaction ends.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timeout.h"
+
+#include "util.h"
+
+/* execute a lazily prepared plan; returns the SPI code */
+int
+DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long count)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "duroxide: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), p->sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "duroxide: SPI_keepplan failed");
+		p->plan = plan;
+	}
+	return SPI_execute_plan(p->plan, values, nulls, read_only, count);
+}
+
+/* raise an internal error unless an SPI call returned what was expected */
+void
+DxExpect(int ret, int expected, const char *what)
+{
+	if (ret != expected)
+		elog(ERROR, "duroxide: %s failed: %s", what, SPI_result_code_string(ret));
+}
+
+/* start a jsonb object */
+void
+DxJbBegin(DxJsonBuilder *b)
+{
+	b->state = NULL;
+	(void) pushJsonbValue(&b->state, WJB_BEGIN_OBJECT, NULL);
+}
+
+/* push an object key */
+static void
+DxJbKey(DxJsonBuilder *b, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(&b->state, WJB_KEY, &k);
+}
+
+/* add "key": string (null for NULL) */
+void
+DxJbString(DxJsonBuilder *b, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	DxJbKey(b, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+/* add "key": integer */
+void
+DxJbInt(DxJsonBuilder *b, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	DxJbKey(b, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(value)));
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+/* add "key": boolean */
+void
+DxJbBool(DxJsonBuilder *b, const char *key, bool value)
+{
+	JsonbValue	v;
+
+	DxJbKey(b, key);
+	v.type = jbvBool;
+	v.val.boolean = value;
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+/* add "key": null */
+void
+DxJbNull(DxJsonBuilder *b, const char *key)
+{
+	JsonbValue	v;
+
+	DxJbKey(b, key);
+	v.type = jbvNull;
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+/* the text of a jsonb string scalar (an error for anything else) */
+char *
+DxJsonbScalarText(Jsonb *j)
+{
+	JsonbValue	v;
+
+	if (j == NULL || !JsonbExtractScalar(&j->root, &v) || v.type != jbvString)
+		elog(ERROR, "duroxide: a recorded value is not a JSON string");
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* add "key": any jsonb value; the key is left out for SQL NULL */
+void
+DxJbJsonb(DxJsonBuilder *b, const char *key, Jsonb *value)
+{
+	JsonbValue	v;
+
+	if (value == NULL)
+		return;
+	DxJbKey(b, key);
+	v.type = jbvBinary;
+	v.val.binary.data = &value->root;
+	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
+}
+
+/* finish the object */
+Jsonb *
+DxJbEnd(DxJsonBuilder *b)
+{
+	JsonbValue *res = pushJsonbValue(&b->state, WJB_END_OBJECT, NULL);
+
+	return JsonbValueToJsonb(res);
+}
+
+/* a jsonb string scalar */
+Jsonb *
+DxJsonbString(const char *value)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	return JsonbValueToJsonb(&v);
+}
+
+/* look up a key of an object */
+static JsonbValue *
+DxJbLookup(Jsonb *obj, const char *key)
+{
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
+		return NULL;
+	return getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
+}
+
+/* the value of a key as jsonb (JSON null included), NULL when absent */
+Jsonb *
+DxJbGet(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = DxJbLookup(obj, key);
+
+	return v ? JsonbValueToJsonb(v) : NULL;
+}
+
+/* the value of a string key as a C string, NULL when absent or not a string */
+char *
+DxJbGetText(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = DxJbLookup(obj, key);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* the value of a numeric key as int64; false when absent or not a number */
+bool
+DxJbGetInt(Jsonb *obj, const char *key, int64 *value)
+{
+	JsonbValue *v = DxJbLookup(obj, key);
+
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	*value = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+	return true;
+}
+
+/* jsonb equality, SQL NULL equal only to SQL NULL */
+bool
+DxJsonbEqual(Jsonb *a, Jsonb *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return compareJsonbContainers(&a->root, &b->root) == 0;
+}
+
+/* call a two-argument function, allowing a NULL second argument and result */
+Datum
+DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = arg1;
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = arg2;
+	fcinfo->args[1].isnull = arg2null;
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/* run invoker(arg) as owner in a subtransaction; see the file header */
+void
+DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
+			  DxInvoker invoker, void *arg, DxCallResult *result)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner resowner = CurrentResourceOwner;
+	Oid			save_userid;
+	int			save_sec;
+	bool		save_read_only = XactReadOnly;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	result->ok = false;
+	result->value = NULL;
+	result->error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+
+	PG_TRY();
+	{
+		Datum		d;
+		bool		isnull;
+
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		if (read_only)
+			XactReadOnly = true;
+		if (timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
+
+		d = invoker(arg, &isnull);
+
+		if (timeout_ms > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		XactReadOnly = save_read_only;
+		SetUserIdAndSecContext(save_userid, save_sec);
+
+		MemoryContextSwitchTo(cxt);
+		result->value = isnull ? NULL : DatumGetJsonbPCopy(d);
+		result->ok = true;
+
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = resowner;
+	}
+	PG_CATCH();
+	{
+		if (timeout_ms > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		XactReadOnly = save_read_only;
+		SetUserIdAndSecContext(save_userid, save_sec);
+
+		MemoryContextSwitchTo(cxt);
+		result->error = CopyErrorData();
+		FlushErrorState();
+
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = resowner;
+		result->ok = false;
+	}
+	PG_END_TRY();
+}
+
+/* the oid of a type in schema duroxide */
+Oid
+DxTypeOid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("duroxide", false);
+	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+										PointerGetDatum(name), ObjectIdGetDatum(nsp));
+
+	if (!OidIsValid(typid))
+		elog(ERROR, "duroxide: type duroxide.%s does not exist", name);
+	return typid;
+}

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ * util.h
+ *		Helpers shared by the engine's subsystems: prepared SPI plans, jsonb
+ *		building and reading, and running user code as its owner inside a
+ *		subtransaction.
+ *-------------------------------------------------------------------------
+ */
+#ifndef DUROXIDE_UTIL_H
+#define DUROXIDE_UTIL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+
+/* SQLSTATEs of the engine */
+#define ERRCODE_DX_SUSPEND			MAKE_SQLSTATE('D','X','0','0','0')
+#define ERRCODE_DX_ACTIVITY_FAILED	MAKE_SQLSTATE('D','X','0','0','1')
+#define ERRCODE_DX_CHILD_FAILED		MAKE_SQLSTATE('D','X','0','0','2')
+#define ERRCODE_DX_NONDETERMINISTIC	MAKE_SQLSTATE('D','X','0','0','3')
+
+/* a lazily prepared, kept SPI plan */
+typedef struct DxPlan
+{
+	SPIPlanPtr	plan;
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[12];
+} DxPlan;
+
+extern int	DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long count);
+extern void DxExpect(int ret, int expected, const char *what);
+
+/* jsonb object building */
+typedef struct DxJsonBuilder
+{
+	JsonbParseState *state;
+} DxJsonBuilder;
+
+extern void DxJbBegin(DxJsonBuilder *b);
+extern void DxJbString(DxJsonBuilder *b, const char *key, const char *value);
+extern void DxJbInt(DxJsonBuilder *b, const char *key, int64 value);
+extern void DxJbBool(DxJsonBuilder *b, const char *key, bool value);
+extern void DxJbNull(DxJsonBuilder *b, const char *key);
+extern void DxJbJsonb(DxJsonBuilder *b, const char *key, Jsonb *value);
+extern Jsonb *DxJbEnd(DxJsonBuilder *b);
+extern Jsonb *DxJsonbString(const char *value);
+extern char *DxJsonbScalarText(Jsonb *j);
+
+/* jsonb object reading; NULL / default when the key is absent */
+extern Jsonb *DxJbGet(Jsonb *obj, const char *key);
+extern char *DxJbGetText(Jsonb *obj, const char *key);
+extern bool DxJbGetInt(Jsonb *obj, const char *key, int64 *value);
+extern bool DxJsonbEqual(Jsonb *a, Jsonb *b);
+
+/* running user code as its owner in a subtransaction */
+typedef Datum (*DxInvoker) (void *arg, bool *isnull);
+
+typedef struct DxCallResult
+{
+	bool		ok;
+	Jsonb	   *value;			/* NULL for SQL NULL */
+	ErrorData  *error;			/* when !ok */
+} DxCallResult;
+
+extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
+						  DxInvoker invoker, void *arg, DxCallResult *result);
+extern Oid	DxTypeOid(const char *name);
+extern Datum DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull);
+
+#endif
