@@ -750,6 +750,7 @@ WriteInstance(DxTurn *t, Instance *inst, TurnResult *r)
 		/* the execution that ran this turn has ended */
 		const char *st = r->terminal ? r->status : "ContinuedAsNew";
 
+		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(inst->instance_id);
 		values[1] = Int32GetDatum(inst->execution_id);
 		values[2] = CStringGetTextDatum(st);
@@ -783,6 +784,7 @@ WriteInstance(DxTurn *t, Instance *inst, TurnResult *r)
 	else if (r->execution_id != inst->execution_id)
 	{
 		/* continue-as-new: the next execution starts with its first message */
+		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(inst->instance_id);
 		values[1] = Int32GetDatum(r->execution_id);
 		values[2] = CStringGetTextDatum(r->version);

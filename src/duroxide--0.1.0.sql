@@ -369,6 +369,7 @@ COMMENT ON FUNCTION duroxide.register_orchestration(text, regproc, text) IS
 
 CREATE FUNCTION duroxide.register_activity(name text, fn regproc) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     is_proc boolean;
 BEGIN
