@@ -214,7 +214,10 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 
 	DxSlotSetState(DX_STATE_BUSY, a->instance_id);
 	DxCallAsOwner(owner, false, a->timeout_ms, InvokeActivity, &args, &res);
-	if (res.ok)
+	if (res.ok && res.value && VARSIZE(res.value) > (Size) duroxide_max_payload_size)
+		DxJbString(&b, "error", psprintf("activity \"%s\" returned a result that is too large (%zu bytes; duroxide.max_payload_size is %d)",
+										 a->name, (Size) VARSIZE(res.value), duroxide_max_payload_size));
+	else if (res.ok)
 	{
 		*failed = false;
 		if (res.value)

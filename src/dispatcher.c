@@ -74,6 +74,7 @@ typedef struct Instance
 	int64		parent_event_id;
 	int			replay_mark;
 	int			claim_count;
+	Oid			owner;
 } Instance;
 
 /* what a turn writes back */
@@ -112,7 +113,7 @@ static DxPlan release_plan = {NULL,
 
 static DxPlan instance_plan = {NULL,
 	"SELECT orchestration_name, orchestration_version, status, execution_id, input,"
-	"       parent_instance_id, parent_execution_id, parent_event_id, replay_mark, claim_count"
+	"       parent_instance_id, parent_execution_id, parent_event_id, replay_mark, claim_count, owner::oid"
 	"  FROM duroxide.instances WHERE instance_id = $1 FOR UPDATE",
 1, {TEXTOID}};
 
@@ -147,8 +148,8 @@ static DxPlan insert_message_plan = {NULL,
 6, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID, INT8OID}};
 
 static DxPlan create_instance_plan = {NULL,
-	"SELECT duroxide._create_instance($1, $2, $3, $4, $5, $6, $7)",
-7, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT8OID}};
+	"SELECT duroxide._create_instance($1, $2, $3, $4, $5, $6, $7, $8::oid::regrole)",
+8, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT8OID, OIDOID}};
 
 static DxPlan cancel_activity_plan = {NULL,
 	"DELETE FROM duroxide.worker_queue WHERE instance_id = $1 AND execution_id = $2"
@@ -375,6 +376,11 @@ LoadInstance(const char *instance_id, Instance *inst)
 	inst->parent_event_id = GetInt(0, 8, 0);
 	inst->replay_mark = (int) GetInt(0, 9, -1);
 	inst->claim_count = (int) GetInt(0, 10, 0);
+	{
+		bool		isnull;
+
+		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 11, &isnull));
+	}
 	return true;
 }
 
@@ -569,10 +575,10 @@ InsertMessage(const char *instance_id, int32 execution_id, const char *kind,
 
 /* create an instance through duroxide._create_instance; false if it existed */
 static bool
-CreateInstance(DxAction *a, Instance *parent, int32 parent_exec)
+CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(a->instance_id);
@@ -581,14 +587,16 @@ CreateInstance(DxAction *a, Instance *parent, int32 parent_exec)
 	values[3] = a->input ? JsonbPGetDatum(a->input) : (Datum) 0;
 	if (a->input == NULL)
 		nulls[3] = 'n';
-	if (parent)
+	if (child)
 	{
-		values[4] = CStringGetTextDatum(parent->instance_id);
+		values[4] = CStringGetTextDatum(inst->instance_id);
 		values[5] = Int32GetDatum(parent_exec);
 		values[6] = Int64GetDatum(a->event_id);
 	}
 	else
 		nulls[4] = nulls[5] = nulls[6] = 'n';
+	/* the new instance belongs to whoever owns the one that started it */
+	values[7] = ObjectIdGetDatum(inst->owner);
 	DxExpect(DxExecPlan(&create_instance_plan, values, nulls, false, 1), SPI_OK_SELECT, "instance creation");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -627,7 +635,7 @@ PerformActions(DxTurn *t, Instance *inst)
 				InsertMessage(t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->delay_ms);
 				break;
 			case ACT_SUB_ORCHESTRATION:
-				if (!CreateInstance(a, inst, t->execution_id))
+				if (!CreateInstance(a, inst, true, t->execution_id))
 				{
 					DxJsonBuilder b;
 
@@ -638,7 +646,7 @@ PerformActions(DxTurn *t, Instance *inst)
 				}
 				break;
 			case ACT_DETACHED:
-				(void) CreateInstance(a, NULL, 0);
+				(void) CreateInstance(a, inst, false, 0);
 				break;
 			case ACT_CANCEL_ACTIVITY:
 				values[2] = Int64GetDatum(a->event_id);

@@ -288,15 +288,16 @@ $$;
 -- create an instance and queue its start (idempotent); returns true when created
 CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
                                           p_input jsonb, p_parent_instance_id text,
-                                          p_parent_execution_id integer, p_parent_event_id bigint)
+                                          p_parent_execution_id integer, p_parent_event_id bigint,
+                                          p_owner regrole)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO duroxide.instances AS i
         (instance_id, orchestration_name, orchestration_version, input,
-         parent_instance_id, parent_execution_id, parent_event_id)
+         parent_instance_id, parent_execution_id, parent_event_id, owner)
     VALUES (p_instance_id, p_name, p_version, p_input,
-            p_parent_instance_id, p_parent_execution_id, p_parent_event_id)
+            p_parent_instance_id, p_parent_execution_id, p_parent_event_id, p_owner)
     ON CONFLICT (instance_id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN false;
@@ -308,6 +309,17 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- true for superusers and members of duroxide_admin
+CREATE FUNCTION duroxide._is_admin() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+        OR pg_has_role(current_user, 'duroxide_admin', 'MEMBER')
+$$;
+
+-- raise a clear error when a payload is larger than duroxide.max_payload_size
+CREATE FUNCTION duroxide._check_payload(what text, value jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_check_payload' LANGUAGE C;
 
 /* ------------------------------------------------------------------------
  * Registration
@@ -358,6 +370,14 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Registering an orchestration requires EXECUTE on its function.';
     END IF;
+    IF EXISTS (SELECT 1 FROM duroxide.orchestrations o
+                WHERE o.name = register_orchestration.name AND o.version = register_orchestration.version
+                  AND o.owner <> current_user::regrole)
+       AND NOT duroxide._is_admin() THEN
+        RAISE EXCEPTION 'orchestration "%" version % is registered by another role', name, version
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only its owner or a member of duroxide_admin can replace a registration.';
+    END IF;
     INSERT INTO duroxide.orchestrations AS o (name, version, version_key, fn, owner)
     VALUES (name, version, duroxide._version_key(version), fn, current_user::regrole)
     ON CONFLICT ON CONSTRAINT orchestrations_pkey
@@ -379,6 +399,13 @@ BEGIN
         RAISE EXCEPTION 'permission denied for function %', fn
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Registering an activity requires EXECUTE on its function.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM duroxide.activities a
+                WHERE a.name = register_activity.name AND a.owner <> current_user::regrole)
+       AND NOT duroxide._is_admin() THEN
+        RAISE EXCEPTION 'activity "%" is registered by another role', name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only its owner or a member of duroxide_admin can replace a registration.';
     END IF;
     INSERT INTO duroxide.activities AS a (name, fn, is_procedure, owner)
     VALUES (name, fn, is_proc, current_user::regrole)
@@ -560,7 +587,9 @@ BEGIN
     PERFORM duroxide._check_name('instance id', instance_id);
     PERFORM duroxide._check_name('orchestration name', name);
     v := duroxide._resolve_version(name, version);
-    PERFORM duroxide._create_instance(instance_id, name, v, input, NULL, NULL, NULL);
+    PERFORM duroxide._check_payload('input', input);
+    PERFORM duroxide._create_instance(instance_id, name, v, input, NULL, NULL, NULL,
+                                      current_user::regrole);
     IF NOT duroxide._workers_running() THEN
         RAISE WARNING 'no duroxide worker runs for database "%"', current_database()
             USING HINT = 'Add duroxide to shared_preload_libraries and set duroxide.database to this database.';
@@ -578,6 +607,7 @@ DECLARE
 BEGIN
     PERFORM duroxide._check_name('instance id', instance_id);
     PERFORM duroxide._check_name('event name', event_name);
+    PERFORM duroxide._check_payload('event data', data);
     SELECT i.status INTO st FROM duroxide.instances i WHERE i.instance_id = raise_event.instance_id;
     IF st IS NULL THEN
         RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
@@ -659,7 +689,7 @@ DECLARE
 BEGIN
     PERFORM duroxide._check_name('instance id', instance_id);
     SELECT i.status INTO st FROM duroxide.instances i
-     WHERE i.instance_id = delete_instance.instance_id FOR UPDATE;
+     WHERE i.instance_id = delete_instance.instance_id;
     IF st IS NULL THEN
         RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
             USING ERRCODE = 'undefined_object';
@@ -675,11 +705,12 @@ BEGIN
         SELECT c.instance_id FROM duroxide.instances c JOIN tree t ON c.parent_instance_id = t.id
     )
     SELECT array_agg(id) INTO ids FROM tree;
+    -- the instance rows first: this waits for a turn in progress to commit
+    DELETE FROM duroxide.instances i WHERE i.instance_id = ANY (ids);
     DELETE FROM duroxide.orchestrator_queue q WHERE q.instance_id = ANY (ids);
     DELETE FROM duroxide.worker_queue w WHERE w.instance_id = ANY (ids);
     DELETE FROM duroxide.history h WHERE h.instance_id = ANY (ids);
     DELETE FROM duroxide.executions e WHERE e.instance_id = ANY (ids);
-    DELETE FROM duroxide.instances i WHERE i.instance_id = ANY (ids);
 END
 $$;
 COMMENT ON FUNCTION duroxide.delete_instance(text, boolean) IS
@@ -710,8 +741,125 @@ COMMENT ON FUNCTION duroxide.get_queue_depths() IS
     'messages ready for dispatchers, activity attempts queued, and timers not yet due';
 
 /* ------------------------------------------------------------------------
- * Privileges: the engine's tables are written only through its functions
+ * Management: views, retention
  * ------------------------------------------------------------------------ */
 
+CREATE VIEW duroxide.instance_list WITH (security_invoker = true) AS
+    SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.status,
+           i.execution_id, i.parent_instance_id, i.owner, i.error, i.custom_status,
+           i.created_at, i.updated_at, i.completed_at
+      FROM duroxide.instances i;
+COMMENT ON VIEW duroxide.instance_list IS
+    'orchestration instances (a non-admin role sees only its own)';
+
+CREATE FUNCTION duroxide._workers(OUT slot integer, OUT pid integer, OUT kind text, OUT state text,
+                                  OUT instance_id text, OUT database oid)
+RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'duroxide_workers' LANGUAGE C;
+
+CREATE VIEW duroxide.workers AS
+    SELECT w.slot, w.pid, w.kind, w.state, w.instance_id, d.datname AS database
+      FROM duroxide._workers() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.database;
+COMMENT ON VIEW duroxide.workers IS
+    'the engine''s background workers (join with pg_stat_activity on pid)';
+
+CREATE FUNCTION duroxide.purge_instances(older_than interval, batch_limit integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint := 0;
+    id text;
+BEGIN
+    IF older_than IS NULL OR older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must be a non-negative interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- terminal top-level instances only: a child goes with its parent
+    FOR id IN
+        SELECT i.instance_id FROM duroxide.instances i
+         WHERE i.status <> 'Running' AND i.completed_at < now() - older_than
+           AND (i.parent_instance_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM duroxide.instances p WHERE p.instance_id = i.parent_instance_id))
+         ORDER BY i.completed_at
+         LIMIT batch_limit
+    LOOP
+        PERFORM duroxide.delete_instance(id, false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION duroxide.purge_instances(interval, integer) IS
+    'delete terminal instances (with their history and sub-orchestrations) that ended more than older_than ago; returns how many';
+
+/* ------------------------------------------------------------------------
+ * Security: roles, grants, row-level security
+ *
+ * duroxide_user   start, wait, query, raise events on, cancel and delete the
+ *                 instances it started; register orchestrations/activities
+ * duroxide_admin  all of that on every instance and registration
+ * Superusers (and the engine's workers) bypass row-level security.
+ * ------------------------------------------------------------------------ */
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'duroxide_user') THEN
+        CREATE ROLE duroxide_user NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'duroxide_admin') THEN
+        CREATE ROLE duroxide_admin NOLOGIN;
+    END IF;
+    IF NOT pg_has_role('duroxide_admin', 'duroxide_user', 'MEMBER') THEN
+        GRANT duroxide_user TO duroxide_admin;
+    END IF;
+END
+$$;
+
 GRANT USAGE ON SCHEMA duroxide TO PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA duroxide FROM PUBLIC;
+-- every turn reads the registries as the registering role
 GRANT SELECT ON duroxide.orchestrations, duroxide.activities TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities TO duroxide_user;
+GRANT SELECT, INSERT, DELETE ON duroxide.instances, duroxide.executions, duroxide.orchestrator_queue
+    TO duroxide_user;
+GRANT SELECT, DELETE ON duroxide.history, duroxide.worker_queue TO duroxide_user;
+GRANT USAGE ON SEQUENCE duroxide.orchestrator_queue_id_seq TO duroxide_user;
+GRANT SELECT ON duroxide.instance_list, duroxide.workers TO duroxide_user;
+REVOKE ALL ON FUNCTION duroxide.purge_instances(interval, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.purge_instances(interval, integer) TO duroxide_admin;
+
+ALTER TABLE duroxide.instances ENABLE ROW LEVEL SECURITY;
+CREATE POLICY instances_owner ON duroxide.instances
+    USING (owner = current_user::regrole OR duroxide._is_admin());
+
+ALTER TABLE duroxide.executions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY executions_owner ON duroxide.executions
+    USING (EXISTS (SELECT 1 FROM duroxide.instances i WHERE i.instance_id = executions.instance_id));
+ALTER TABLE duroxide.history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY history_owner ON duroxide.history
+    USING (EXISTS (SELECT 1 FROM duroxide.instances i WHERE i.instance_id = history.instance_id));
+ALTER TABLE duroxide.orchestrator_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY orchestrator_queue_owner ON duroxide.orchestrator_queue
+    USING (EXISTS (SELECT 1 FROM duroxide.instances i WHERE i.instance_id = orchestrator_queue.instance_id));
+ALTER TABLE duroxide.worker_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY worker_queue_owner ON duroxide.worker_queue
+    USING (EXISTS (SELECT 1 FROM duroxide.instances i WHERE i.instance_id = worker_queue.instance_id));
+
+ALTER TABLE duroxide.orchestrations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY orchestrations_read ON duroxide.orchestrations FOR SELECT USING (true);
+CREATE POLICY orchestrations_insert ON duroxide.orchestrations FOR INSERT
+    WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
+CREATE POLICY orchestrations_update ON duroxide.orchestrations FOR UPDATE
+    USING (owner = current_user::regrole OR duroxide._is_admin())
+    WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
+CREATE POLICY orchestrations_delete ON duroxide.orchestrations FOR DELETE
+    USING (owner = current_user::regrole OR duroxide._is_admin());
+ALTER TABLE duroxide.activities ENABLE ROW LEVEL SECURITY;
+CREATE POLICY activities_read ON duroxide.activities FOR SELECT USING (true);
+CREATE POLICY activities_insert ON duroxide.activities FOR INSERT
+    WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
+CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
+    USING (owner = current_user::regrole OR duroxide._is_admin())
+    WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
+CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
+    USING (owner = current_user::regrole OR duroxide._is_admin());

@@ -15,19 +15,24 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
 
 #include "guc.h"
 #include "launcher.h"
 #include "shmem.h"
+#include "util.h"
 
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(duroxide_wake_on_insert);
 PG_FUNCTION_INFO_V1(duroxide_wake_waiters);
 PG_FUNCTION_INFO_V1(duroxide_workers_running);
+PG_FUNCTION_INFO_V1(duroxide_check_payload);
+PG_FUNCTION_INFO_V1(duroxide_workers);
 
 void		_PG_init(void);
 
@@ -38,6 +43,8 @@ int			duroxide_poll_interval = 1000;
 int			duroxide_max_attempts = 10;
 int			duroxide_log_level = DX_LOG_INFO;
 int			duroxide_batch_size = 32;
+int			duroxide_max_payload_size = 1024 * 1024;
+int			duroxide_max_history_events = 100000;
 
 static const struct config_enum_entry log_level_options[] = {
 	{"debug", DX_LOG_DEBUG, false},
@@ -128,6 +135,14 @@ DxDefineSettings(void)
 							"Turns or activity attempts one worker runs per transaction.",
 							NULL, &duroxide_batch_size, 32, 1, 1000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.max_payload_size",
+							"Largest input, output, event data or activity result accepted.",
+							NULL, &duroxide_max_payload_size, 1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.max_history_events",
+							"Most history events one execution may have; beyond it the instance fails.",
+							NULL, &duroxide_max_history_events, 100000, 100, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("duroxide");
 }
 
@@ -187,4 +202,43 @@ Datum
 duroxide_workers_running(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(DxWorkersRunning(MyDatabaseId));
+}
+
+/* SQL: duroxide._check_payload(what, value) */
+Datum
+duroxide_check_payload(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(1))
+		DxCheckPayload(PG_ARGISNULL(0) ? "payload" : TextDatumGetCString(PG_GETARG_DATUM(0)),
+					   PG_GETARG_JSONB_P(1));
+	PG_RETURN_VOID();
+}
+
+/* SQL: duroxide._workers(), the registry of engine processes */
+Datum
+duroxide_workers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int slot = 0; slot < DX_MAX_WORKERS; slot++)
+	{
+		DxSlotInfo	info;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		if (!DxSlotRead(slot, &info))
+			continue;
+		values[0] = Int32GetDatum(slot);
+		values[1] = Int32GetDatum(info.pid);
+		values[2] = CStringGetTextDatum(info.kind == DX_KIND_DISPATCHER ? "dispatcher" : "activity worker");
+		values[3] = CStringGetTextDatum(DxWorkerStateName(info.state));
+		if (info.instance[0])
+			values[4] = CStringGetTextDatum(info.instance);
+		else
+			nulls[4] = true;
+		values[5] = ObjectIdGetDatum(info.dboid);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

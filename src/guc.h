@@ -23,6 +23,8 @@ extern int	duroxide_poll_interval;
 extern int	duroxide_max_attempts;
 extern int	duroxide_log_level;
 extern int	duroxide_batch_size;
+extern int	duroxide_max_payload_size;
+extern int	duroxide_max_history_events;
 
 /* true when a line at this duroxide level is to be written */
 #define DxLogEnabled(level) ((level) >= duroxide_log_level)

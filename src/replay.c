@@ -605,6 +605,7 @@ ScheduleActivity(FunctionCallInfo fcinfo, const char *fname, bool with_retry)
 			BadPolicy("the policy must not be null");
 		if (with_retry)
 			DxParseRetryPolicy(retry, &policy);
+		DxCheckPayload("activity input", input);
 		CheckActivityRegistered(name);
 
 		old = MemoryContextSwitchTo(t->cxt);
@@ -783,7 +784,10 @@ StartChild(FunctionCallInfo fcinfo, DxTurn *t, const char *fname, bool detached,
 		DxJsonBuilder b;
 		DxAction	a;
 		int64		id;
-		char	   *resolved = ResolveVersion(name, version);
+		char	   *resolved;
+
+		DxCheckPayload("orchestration input", input);
+		resolved = ResolveVersion(name, version);
 
 		old = MemoryContextSwitchTo(t->cxt);
 		/* an automatic child id is derived from the parent and the call */
@@ -1210,6 +1214,7 @@ duroxide_continue_as_new(PG_FUNCTION_ARGS)
 		version = RequiredText(fcinfo, 2, "duroxide.continue_as_new", "version");
 	version = ResolveVersion(t->name, version);
 	t->can_input = OptionalJsonb(fcinfo, t, 1);
+	DxCheckPayload("continue_as_new input", t->can_input);
 	t->can_version = version;
 	t->continue_as_new = true;
 	Unwind(t);
@@ -1419,8 +1424,20 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 						  t->suspended ? "waited" : "returned");
 		return DX_OUTCOME_FAILED;
 	}
+	if (t->nevents >= duroxide_max_history_events)
+	{
+		*error = psprintf("the history of this execution has %d events, the most duroxide.max_history_events allows; "
+						  "use duroxide.continue_as_new to start a new execution with fresh history", t->nevents);
+		return DX_OUTCOME_FAILED;
+	}
 	if (t->suspended)
 		return DX_OUTCOME_SUSPENDED;
+	if (res.value && VARSIZE(res.value) > (Size) duroxide_max_payload_size)
+	{
+		*error = psprintf("orchestration output is too large (%zu bytes; duroxide.max_payload_size is %d)",
+						  (Size) VARSIZE(res.value), duroxide_max_payload_size);
+		return DX_OUTCOME_FAILED;
+	}
 	*output = res.value;
 	return DX_OUTCOME_COMPLETED;
 }

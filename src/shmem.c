@@ -193,6 +193,44 @@ DxSlotKind(int slot)
 	return dx_shared->slots[slot].kind;
 }
 
+/* copy a slot; false when it is free */
+bool
+DxSlotRead(int slot, DxSlotInfo *info)
+{
+	DxSlot	   *s;
+
+	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
+		return false;
+	s = &dx_shared->slots[slot];
+	SpinLockAcquire(&dx_shared->mutex);
+	info->pid = s->pid;
+	info->dboid = s->dboid;
+	info->kind = s->kind;
+	info->state = s->state;
+	memcpy(info->instance, s->instance, sizeof(info->instance));
+	SpinLockRelease(&dx_shared->mutex);
+	info->instance[sizeof(info->instance) - 1] = '\0';
+	return info->pid != 0;
+}
+
+/* the name of a worker state */
+const char *
+DxWorkerStateName(DxWorkerState state)
+{
+	switch (state)
+	{
+		case DX_STATE_STARTING:
+			return "starting";
+		case DX_STATE_IDLE:
+			return "idle";
+		case DX_STATE_BUSY:
+			return "busy";
+		case DX_STATE_WAITING_EXTENSION:
+			return "waiting for CREATE EXTENSION";
+	}
+	return "unknown";
+}
+
 /* true when some engine process is attached for the database */
 bool
 DxWorkersRunning(Oid dboid)

@@ -34,6 +34,18 @@ extern void DxShmemStartup(void);
 extern bool DxShmemAvailable(void);
 extern int64 DxBootId(void);
 
+/* a copy of one slot, for the duroxide.workers view */
+typedef struct DxSlotInfo
+{
+	int			pid;
+	Oid			dboid;
+	DxWorkerKind kind;
+	DxWorkerState state;
+	char		instance[64];
+} DxSlotInfo;
+
+extern bool DxSlotRead(int slot, DxSlotInfo *info);
+extern const char *DxWorkerStateName(DxWorkerState state);
 extern void DxSlotAttach(int slot, DxWorkerKind kind);
 extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
 extern int	DxSlotKind(int slot);

@@ -31,6 +31,7 @@
 #include "utils/resowner.h"
 #include "utils/timeout.h"
 
+#include "guc.h"
 #include "util.h"
 
 /* execute a lazily prepared plan; returns the SPI code */
@@ -323,4 +324,16 @@ DxTypeOid(const char *name)
 	if (!OidIsValid(typid))
 		elog(ERROR, "duroxide: type duroxide.%s does not exist", name);
 	return typid;
+}
+
+/* raise a clear error when a payload exceeds duroxide.max_payload_size */
+void
+DxCheckPayload(const char *what, Jsonb *value)
+{
+	if (value != NULL && VARSIZE(value) > (Size) duroxide_max_payload_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large (%zu bytes)", what, (Size) VARSIZE(value)),
+				 errdetail("duroxide.max_payload_size is %d bytes.", duroxide_max_payload_size),
+				 errhint("Store large data in a table and pass its key instead.")));
 }

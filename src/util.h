@@ -66,6 +66,7 @@ typedef struct DxCallResult
 extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 						  DxInvoker invoker, void *arg, DxCallResult *result);
 extern Oid	DxTypeOid(const char *name);
+extern void DxCheckPayload(const char *what, Jsonb *value);
 extern Datum DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull);
 
 #endif
