@@ -420,6 +420,15 @@ COMMENT ON FUNCTION duroxide.register_activity(text, regproc) IS
 CREATE FUNCTION duroxide.unregister_orchestration(name text, version text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF EXISTS (SELECT 1 FROM duroxide.orchestrations o
+                WHERE o.name = unregister_orchestration.name
+                  AND (unregister_orchestration.version IS NULL OR o.version = unregister_orchestration.version)
+                  AND o.owner <> current_user::regrole)
+       AND NOT duroxide._is_admin() THEN
+        RAISE EXCEPTION 'orchestration "%" is registered by another role', name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only its owner or a member of duroxide_admin can unregister it.';
+    END IF;
     DELETE FROM duroxide.orchestrations o
      WHERE o.name = unregister_orchestration.name
        AND (unregister_orchestration.version IS NULL OR o.version = unregister_orchestration.version);
@@ -436,6 +445,13 @@ COMMENT ON FUNCTION duroxide.unregister_orchestration(text, text) IS
 CREATE FUNCTION duroxide.unregister_activity(name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF EXISTS (SELECT 1 FROM duroxide.activities a
+                WHERE a.name = unregister_activity.name AND a.owner <> current_user::regrole)
+       AND NOT duroxide._is_admin() THEN
+        RAISE EXCEPTION 'activity "%" is registered by another role', name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only its owner or a member of duroxide_admin can unregister it.';
+    END IF;
     DELETE FROM duroxide.activities a WHERE a.name = unregister_activity.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'activity "%" is not registered', name
@@ -586,6 +602,11 @@ DECLARE
 BEGIN
     PERFORM duroxide._check_name('instance id', instance_id);
     PERFORM duroxide._check_name('orchestration name', name);
+    IF NOT has_table_privilege('duroxide.instances', 'INSERT') THEN
+        RAISE EXCEPTION 'permission denied to start orchestrations'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Grant the role duroxide_user to %I.', current_user);
+    END IF;
     v := duroxide._resolve_version(name, version);
     PERFORM duroxide._check_payload('input', input);
     PERFORM duroxide._create_instance(instance_id, name, v, input, NULL, NULL, NULL,
