@@ -41,6 +41,7 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_activity_trace);
+PG_FUNCTION_INFO_V1(duroxide_activity_batch);
 
 /* one claimed attempt */
 typedef struct Attempt
@@ -240,34 +241,26 @@ Col(int row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
-/* one batch: claim, then run; returns whether any work was found */
-bool
-DxActivityBatch(int slot, long *sleep_ms)
+/* claim attempts (in the current transaction); returns them in cxt */
+static int
+ClaimAttempts(int slot, MemoryContext cxt, Attempt **out)
 {
-	Datum		values[5];
+	Datum		values[3];
 	Attempt    *attempts;
 	int			n;
-	MemoryContext batch = CurrentMemoryContext;
-	MemoryContext item_cxt;
-	Datum	   *ids;
-	bool	   *taken;
-	int			dims[1];
-	int			lbs[1] = {1};
+	MemoryContext old;
 
-	DxBeginTxn("duroxide: claiming activities");
 	values[0] = Int64GetDatum(DxBootId());
 	values[1] = Int32GetDatum(slot);
 	values[2] = Int32GetDatum(duroxide_batch_size);
 	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "activity claim");
 	n = (int) SPI_processed;
-	attempts = MemoryContextAllocZero(batch, sizeof(Attempt) * (n + 1));
-	ids = MemoryContextAlloc(batch, sizeof(Datum) * (n + 1));
-	taken = MemoryContextAllocZero(batch, sizeof(bool) * (n + 1));
+	old = MemoryContextSwitchTo(cxt);
+	attempts = palloc0(sizeof(Attempt) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
 		Attempt    *a = &attempts[i];
 		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(batch);
 		Datum		d;
 
 		a->id = DatumGetInt64(Col(i, 1, &isnull));
@@ -283,20 +276,27 @@ DxActivityBatch(int slot, long *sleep_ms)
 		a->orchestration_name = TextDatumGetCString(Col(i, 9, &isnull));
 		a->orchestration_version = TextDatumGetCString(Col(i, 10, &isnull));
 		a->delivery_count = DatumGetInt32(Col(i, 11, &isnull));
-		ids[i] = Int64GetDatum(a->id);
-		MemoryContextSwitchTo(old);
 	}
-	if (n == 0)
-		*sleep_ms = DxMsUntil("SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
-							  "  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL");
-	DxCommitTxn();
-	MemoryContextSwitchTo(batch);
-	if (n == 0)
-		return false;
+	MemoryContextSwitchTo(old);
+	*out = attempts;
+	return n;
+}
 
-	item_cxt = AllocSetContextCreate(batch, "duroxide activity", ALLOCSET_DEFAULT_SIZES);
-	DxBeginTxn("duroxide: running activities");
+/* run claimed attempts and record their results (in the current transaction) */
+static void
+RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
+{
+	MemoryContext item_cxt = AllocSetContextCreate(cxt, "duroxide activity", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = CurrentMemoryContext;
+	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
+	bool	   *taken = palloc0(sizeof(bool) * (n + 1));
+	Datum		values[5];
+	int			dims[1];
+	int			lbs[1] = {1};
+
 	/* take the rows; the ones already deleted were withdrawn */
+	for (int i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(attempts[i].id);
 	dims[0] = n;
 	values[0] = PointerGetDatum(construct_md_array(ids, NULL, 1, dims, lbs, INT8OID, 8, true, 'd'));
 	DxExpect(DxExecPlan(&take_plan, values, NULL, false, 0), SPI_OK_DELETE_RETURNING, "activity take");
@@ -326,13 +326,55 @@ DxActivityBatch(int slot, long *sleep_ms)
 		values[3] = Int64GetDatum(a->activity_id);
 		values[4] = JsonbPGetDatum(data);
 		DxExpect(DxExecPlan(&result_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity result");
-		MemoryContextSwitchTo(batch);
+		MemoryContextSwitchTo(old);
 		MemoryContextReset(item_cxt);
 	}
+	MemoryContextDelete(item_cxt);
 	DxSlotSetState(DX_STATE_BUSY, NULL);
+}
+
+/* one batch: claim and commit, then run and commit; false when no work */
+bool
+DxActivityBatch(int slot, long *sleep_ms)
+{
+	Attempt    *attempts;
+	int			n;
+	MemoryContext batch = CurrentMemoryContext;
+
+	DxBeginTxn("duroxide: claiming activities");
+	n = ClaimAttempts(slot, batch, &attempts);
+	if (n == 0)
+		*sleep_ms = DxMsUntil("SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
+							  "  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL");
+	DxCommitTxn();
+	MemoryContextSwitchTo(batch);
+	if (n == 0)
+		return false;
+
+	DxBeginTxn("duroxide: running activities");
+	RunAttempts(attempts, n, slot, batch);
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
 	return true;
+}
+
+/*
+ * SQL: duroxide._activity_batch(slot) -- one activity batch in the caller's
+ * transaction; returns the number of attempts claimed.
+ */
+Datum
+duroxide_activity_batch(PG_FUNCTION_ARGS)
+{
+	Attempt    *attempts;
+	int			n;
+	int			slot = PG_GETARG_INT32(0);
+
+	SPI_connect();
+	n = ClaimAttempts(slot, CurrentMemoryContext, &attempts);
+	if (n > 0)
+		RunAttempts(attempts, n, slot, CurrentMemoryContext);
+	SPI_finish();
+	PG_RETURN_INT32(n);
 }
 
 /* SQL: duroxide._trace(ctx duroxide.activity_context, level, message) */

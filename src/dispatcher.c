@@ -45,10 +45,13 @@
 #include "utils/timestamp.h"
 
 #include "dispatcher.h"
+#include "fmgr.h"
 #include "guc.h"
 #include "replay.h"
 #include "shmem.h"
 #include "util.h"
+
+PG_FUNCTION_INFO_V1(duroxide_dispatch_batch);
 
 /* one claimed message */
 typedef struct Message
@@ -995,26 +998,50 @@ RunClaimed(const char *instance_id, MemoryContext cxt)
 	PG_END_TRY();
 }
 
-/* one batch: claim, then run; returns whether any work was found */
-bool
-DxDispatchBatch(int slot, long *sleep_ms)
+/* claim instances (in the current transaction); returns their ids in cxt */
+static int
+ClaimInstances(int slot, MemoryContext cxt, char ***ids)
 {
 	Datum		values[4];
-	char	  **ids;
 	int			n;
-	MemoryContext batch = CurrentMemoryContext;
-	MemoryContext turn_cxt;
 
-	DxBeginTxn("duroxide: claiming instances");
 	values[0] = Int64GetDatum(DxBootId());
 	values[1] = Int32GetDatum(slot);
 	values[2] = Int32GetDatum(duroxide_batch_size);
 	values[3] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
 	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
 	n = (int) SPI_processed;
-	ids = MemoryContextAlloc(batch, sizeof(char *) * (n + 1));
+	*ids = MemoryContextAlloc(cxt, sizeof(char *) * (n + 1));
 	for (int i = 0; i < n; i++)
-		ids[i] = MemoryContextStrdup(batch, GetText(i, 1));
+		(*ids)[i] = MemoryContextStrdup(cxt, GetText(i, 1));
+	return n;
+}
+
+/* run the turns of claimed instances (in the current transaction) */
+static void
+RunInstances(char **ids, int n, MemoryContext cxt)
+{
+	MemoryContext turn_cxt = AllocSetContextCreate(cxt, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
+
+	for (int i = 0; i < n; i++)
+	{
+		RunClaimed(ids[i], turn_cxt);
+		MemoryContextReset(turn_cxt);
+	}
+	MemoryContextDelete(turn_cxt);
+	DxSlotSetState(DX_STATE_BUSY, NULL);
+}
+
+/* one batch: claim and commit, then run and commit; false when no work */
+bool
+DxDispatchBatch(int slot, long *sleep_ms)
+{
+	char	  **ids;
+	int			n;
+	MemoryContext batch = CurrentMemoryContext;
+
+	DxBeginTxn("duroxide: claiming instances");
+	n = ClaimInstances(slot, batch, &ids);
 	if (n == 0)
 		*sleep_ms = MsUntilPlan(&next_due_plan);
 	DxCommitTxn();
@@ -1022,15 +1049,27 @@ DxDispatchBatch(int slot, long *sleep_ms)
 	if (n == 0)
 		return false;
 
-	turn_cxt = AllocSetContextCreate(batch, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
 	DxBeginTxn("duroxide: running turns");
-	for (int i = 0; i < n; i++)
-	{
-		RunClaimed(ids[i], turn_cxt);
-		MemoryContextReset(turn_cxt);
-	}
-	DxSlotSetState(DX_STATE_BUSY, NULL);
+	RunInstances(ids, n, batch);
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
 	return true;
+}
+
+/*
+ * SQL: duroxide._dispatch_batch(slot) -- one dispatcher batch in the caller's
+ * transaction (claim and turns commit together).  For isolation tests and
+ * for operators running turns by hand; returns the number of turns run.
+ */
+Datum
+duroxide_dispatch_batch(PG_FUNCTION_ARGS)
+{
+	char	  **ids;
+	int			n;
+
+	SPI_connect();
+	n = ClaimInstances(PG_GETARG_INT32(0), CurrentMemoryContext, &ids);
+	RunInstances(ids, n, CurrentMemoryContext);
+	SPI_finish();
+	PG_RETURN_INT32(n);
 }

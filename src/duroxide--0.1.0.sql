@@ -223,6 +223,13 @@ CREATE TRIGGER instances_terminal_wake AFTER UPDATE OF status ON duroxide.instan
     FOR EACH ROW WHEN (NEW.status <> 'Running' AND OLD.status = 'Running')
     EXECUTE FUNCTION duroxide._wake_waiters();
 
+-- one dispatcher / activity batch in the caller's transaction (tests, operators)
+CREATE FUNCTION duroxide._dispatch_batch(slot integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'duroxide_dispatch_batch' LANGUAGE C STRICT;
+CREATE FUNCTION duroxide._activity_batch(slot integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'duroxide_activity_batch' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION duroxide._dispatch_batch(integer), duroxide._activity_batch(integer) FROM PUBLIC;
+
 -- true when the background workers of this database are running
 CREATE FUNCTION duroxide._workers_running() RETURNS boolean
     AS 'MODULE_PATHNAME', 'duroxide_workers_running' LANGUAGE C STRICT;
