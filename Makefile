@@ -15,7 +15,8 @@ OBJS = \
 	src/activity.o \
 	src/client.o \
 	src/jsonc.o \
-	src/util.o
+	src/util.o \
+	src/registry.o
 
 EXTENSION = duroxide
 DATA = src/duroxide--0.1.0.sql

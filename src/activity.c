@@ -37,6 +37,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "registry.h"
 #include "shmem.h"
 #include "util.h"
 
@@ -75,10 +76,6 @@ static DxPlan recover_plan = {NULL,
 static DxPlan take_plan = {NULL,
 	"DELETE FROM duroxide.worker_queue WHERE id = ANY($1) RETURNING id",
 1, {INT8ARRAYOID}};
-
-static DxPlan lookup_plan = {NULL,
-	"SELECT fn::oid, owner::oid, is_procedure FROM duroxide.activities WHERE name = $1",
-1, {TEXTOID}};
 
 static DxPlan result_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, source_event_id, data)"
@@ -180,7 +177,7 @@ static Jsonb *
 RunAttempt(Attempt *a, int slot, bool *failed)
 {
 	DxJsonBuilder b;
-	Datum		values[1];
+	DxFunctionInfo fi;
 	InvokeArgs	args;
 	DxCallResult res;
 	Oid			owner;
@@ -190,26 +187,20 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 	DxJbBegin(&b);
 	DxJbInt(&b, "attempt", a->attempt);
 
-	values[0] = CStringGetTextDatum(a->name);
-	DxExpect(DxExecPlan(&lookup_plan, values, NULL, true, 1), SPI_OK_SELECT, "activity lookup");
 	if (a->delivery_count > duroxide_max_attempts)
 		error = psprintf("poison: activity \"%s\" was delivered %d times without completing "
 						 "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
 						 a->name, a->delivery_count - 1, duroxide_max_attempts);
-	else if (SPI_processed == 0)
+	else if (!DxLookupActivity(a->name, &fi))
 		error = psprintf("activity \"%s\" is not registered", a->name);
 	if (error)
 	{
 		DxJbString(&b, "error", error);
 		return DxJbEnd(&b);
 	}
-	{
-		bool		isnull;
-
-		args.fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		args.is_procedure = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	}
+	args.fn = fi.fn;
+	owner = fi.owner;
+	args.is_procedure = fi.is_procedure;
 	args.ctx = MakeActivityContext(a, slot);
 	args.input = a->input;
 

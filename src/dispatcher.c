@@ -9,13 +9,20 @@
  *		messages and no claim (FOR UPDATE SKIP LOCKED), set claim_boot /
  *		claim_slot and increment claim_count; commit.  The committed count is
  *		what detects a turn that crashes its process: past
- *		duroxide.max_attempts the instance is failed as poison.
- *	 2. process: for each claimed instance, in its own subtransaction: lock
- *		the instance row, read its visible messages and its history, run the
- *		turn (replay.c), write the history delta, the new work and the
- *		instance row (which clears the claim), delete the consumed messages.
- *		An engine error in one instance rolls back only its subtransaction
- *		and releases its claim; the batch commits the others.
+ *		duroxide.max_attempts the instance is failed as poison.  The claim
+ *		returns the instance rows, which nobody but the claimer changes while
+ *		the claim is held.
+ *	 2. process, set-based: one query reads the visible messages of every
+ *		claimed instance, one reads their histories; each turn runs in its own
+ *		subtransaction (replay.c) and only adds to the batch's write lists
+ *		when it succeeded; then one statement per table writes the history
+ *		delta, the new activity attempts, the new messages, the consumed
+ *		message deletions and the instance rows (clearing the claims).  An
+ *		engine error in one turn releases only that instance's claim.  If the
+ *		set-based write itself fails, the batch is rolled back and its
+ *		instances are run again one per batch, so one bad instance never takes
+ *		the others down.  The instance update checks the claim: an instance
+ *		deleted (force) meanwhile makes its turn's writes roll back.
  *
  * A claim is held by (boot id, slot).  A claimed instance is skipped by
  * other dispatchers even when its row is not locked, so two dispatchers never
@@ -24,9 +31,9 @@
  * earlier boot id (DxDispatcherRecover).
  *
  * Messages that arrive while a turn runs are not read by it (they are
- * committed after its read, or after its claim) and stay in the queue for the
- * next turn: the dispatcher loops without sleeping after a batch that found
- * work, and the committer woke the dispatchers.
+ * committed after its read) and stay in the queue for the next turn: the
+ * dispatcher loops without sleeping after a batch that found work, and the
+ * committer woke the dispatchers.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -45,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "dispatcher.h"
+#include "registry.h"
 #include "fmgr.h"
 #include "guc.h"
 #include "replay.h"
@@ -52,6 +60,9 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_dispatch_batch);
+
+
+
 
 /* one claimed message */
 typedef struct Message
@@ -63,7 +74,16 @@ typedef struct Message
 	Jsonb	   *data;
 } Message;
 
-/* the instance row as the turn reads it */
+/* one loaded history event */
+typedef struct HistRow
+{
+	int64		event_id;
+	DxEventType type;
+	int64		source_id;
+	Jsonb	   *data;
+} HistRow;
+
+/* a claimed instance: its row, messages and history */
 typedef struct Instance
 {
 	char	   *instance_id;
@@ -78,6 +98,12 @@ typedef struct Instance
 	int			replay_mark;
 	int			claim_count;
 	Oid			owner;
+	Message    *msgs;
+	int			nmsgs;
+	int			maxmsgs;
+	HistRow    *hist;
+	int			nhist;
+	int			maxhist;
 } Instance;
 
 /* what a turn writes back */
@@ -93,17 +119,23 @@ typedef struct TurnResult
 	bool		terminal;
 } TurnResult;
 
+#define CLAIM_COLUMNS \
+	"i.instance_id, i.orchestration_name, i.orchestration_version, i.status, i.execution_id, i.input," \
+	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid"
+
+static DxPlan candidates_plan = {NULL,
+	"SELECT DISTINCT instance_id FROM ("
+	"  SELECT instance_id FROM duroxide.orchestrator_queue"
+	"   WHERE visible_at <= now() ORDER BY visible_at LIMIT $1) q",
+1, {INT4OID}};
+
 static DxPlan claim_plan = {NULL,
-	"WITH cand AS ("
-	"  SELECT DISTINCT q.instance_id FROM ("
-	"    SELECT instance_id FROM duroxide.orchestrator_queue"
-	"     WHERE visible_at <= now() ORDER BY visible_at LIMIT $4) q"
-	"), c AS ("
-	"  SELECT i.instance_id FROM duroxide.instances i JOIN cand ON cand.instance_id = i.instance_id"
-	"   WHERE i.claim_boot IS NULL FOR UPDATE OF i SKIP LOCKED LIMIT $3"
-	") UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
-	"  FROM c WHERE i.instance_id = c.instance_id RETURNING i.instance_id",
-4, {INT8OID, INT4OID, INT4OID, INT4OID}};
+	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
+	" WHERE i.instance_id IN (SELECT c.instance_id FROM duroxide.instances c"
+	"                          WHERE c.instance_id = ANY($3) AND c.claim_boot IS NULL"
+	"                          LIMIT $4 FOR UPDATE SKIP LOCKED)"
+	" RETURNING " CLAIM_COLUMNS,
+4, {INT8OID, INT4OID, TEXTARRAYOID, INT4OID}};
 
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL"
@@ -111,44 +143,68 @@ static DxPlan recover_plan = {NULL,
 2, {INT8OID, INT4OID}};
 
 static DxPlan release_plan = {NULL,
-	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = $1",
-1, {TEXTOID}};
-
-static DxPlan instance_plan = {NULL,
-	"SELECT orchestration_name, orchestration_version, status, execution_id, input,"
-	"       parent_instance_id, parent_execution_id, parent_event_id, replay_mark, claim_count, owner::oid"
-	"  FROM duroxide.instances WHERE instance_id = $1 FOR UPDATE",
-1, {TEXTOID}};
+	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = ANY($1)",
+1, {TEXTARRAYOID}};
 
 static DxPlan messages_plan = {NULL,
-	"SELECT id, execution_id, kind, source_event_id, data FROM duroxide.orchestrator_queue"
-	" WHERE instance_id = $1 AND visible_at <= now() ORDER BY id",
-1, {TEXTOID}};
+	"SELECT u.ord::int4, q.id, q.execution_id, q.kind, q.source_event_id, q.data"
+	"  FROM unnest($1::text[]) WITH ORDINALITY u(iid, ord)"
+	"  JOIN duroxide.orchestrator_queue q ON q.instance_id = u.iid"
+	" WHERE q.visible_at <= now() ORDER BY u.ord, q.id",
+1, {TEXTARRAYOID}};
 
 static DxPlan history_plan = {NULL,
-	"SELECT event_id, event_type, source_event_id, data FROM duroxide.history"
-	" WHERE instance_id = $1 AND execution_id = $2 ORDER BY event_id",
-2, {TEXTOID, INT4OID}};
-
-static DxPlan function_plan = {NULL,
-	"SELECT fn::oid, owner::oid FROM duroxide.orchestrations WHERE name = $1 AND version = $2",
-2, {TEXTOID, TEXTOID}};
+	"SELECT u.ord::int4, h.event_id, h.event_type, h.source_event_id, h.data"
+	"  FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY u(iid, eid, ord)"
+	"  JOIN duroxide.history h ON h.instance_id = u.iid AND h.execution_id = u.eid"
+	" ORDER BY u.ord, h.event_id",
+2, {TEXTARRAYOID, INT4ARRAYOID}};
 
 static DxPlan insert_history_plan = {NULL,
 	"INSERT INTO duroxide.history (instance_id, execution_id, event_id, event_type, source_event_id, data)"
-	" SELECT $1, $2, u.e, u.t, u.s, u.d FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::jsonb[]) u(e, t, s, d)",
-6, {TEXTOID, INT4OID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, JSONBARRAYOID}};
+	" SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::int8[], $6::jsonb[])",
+6, {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, JSONBARRAYOID}};
 
-static DxPlan insert_activity_plan = {NULL,
+static DxPlan insert_activities_plan = {NULL,
 	"INSERT INTO duroxide.worker_queue (instance_id, execution_id, activity_id, activity_name, input, attempt,"
 	"  timeout_ms, orchestration_name, orchestration_version, visible_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, 0), $8, $9, now() + $10 * interval '1 millisecond')",
-10, {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT8OID}};
+	" SELECT u.i, u.e, u.a, u.n, u.inp, u.att, NULLIF(u.t, 0), u.o, u.v, now() + u.d * interval '1 millisecond'"
+	"   FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::jsonb[], $6::int4[], $7::int8[],"
+	"               $8::text[], $9::text[], $10::int8[]) u(i, e, a, n, inp, att, t, o, v, d)",
+10, {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID}};
 
-static DxPlan insert_message_plan = {NULL,
+static DxPlan insert_messages_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, source_event_id, data, visible_at)"
-	" VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond')",
-6, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID, INT8OID}};
+	" SELECT u.i, u.e, u.k, u.s, u.d, now() + u.delay * interval '1 millisecond'"
+	"   FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::jsonb[], $6::int8[]) u(i, e, k, s, d, delay)",
+6, {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, JSONBARRAYOID, INT8ARRAYOID}};
+
+static DxPlan delete_messages_plan = {NULL,
+	"DELETE FROM duroxide.orchestrator_queue WHERE id = ANY($1)",
+1, {INT8ARRAYOID}};
+
+static DxPlan delete_terminal_messages_plan = {NULL,
+	"DELETE FROM duroxide.orchestrator_queue WHERE instance_id = ANY($1)",
+1, {TEXTARRAYOID}};
+
+static DxPlan update_instances_plan = {NULL,
+	"UPDATE duroxide.instances i SET status = u.st, output = u.o, error = u.err,"
+	"  custom_status = CASE WHEN u.css THEN u.cs ELSE i.custom_status END,"
+	"  execution_id = u.e, orchestration_version = u.v,"
+	"  input = CASE WHEN u.e <> i.execution_id THEN u.inp ELSE i.input END,"
+	"  replay_mark = u.m, claim_boot = NULL, claim_slot = NULL, claim_count = 0, updated_at = now(),"
+	"  completed_at = CASE WHEN u.st <> 'Running' THEN now() END"
+	" FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::jsonb[], $7::int4[],"
+	"             $8::text[], $9::jsonb[], $10::int4[]) u(id, st, o, err, css, cs, e, v, inp, m)"
+	" WHERE i.instance_id = u.id AND i.claim_boot = $11 AND i.claim_slot = $12",
+12, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
+TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8OID, INT4OID}};
+
+static DxPlan insert_executions_plan = {NULL,
+	"INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input, status, output, error)"
+	" SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::jsonb[], $5::text[], $6::jsonb[], $7::text[])",
+7, {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID}};
 
 static DxPlan create_instance_plan = {NULL,
 	"SELECT duroxide._create_instance($1, $2, $3, $4, $5, $6, $7, $8::oid::regrole)",
@@ -170,37 +226,9 @@ static DxPlan cancel_children_plan = {NULL,
 	"  WHERE status = 'Running' AND (parent_instance_id = $1 OR instance_id = $3)",
 3, {TEXTOID, JSONBOID, TEXTOID}};
 
-static DxPlan delete_messages_plan = {NULL,
-	"DELETE FROM duroxide.orchestrator_queue WHERE id = ANY($1)",
-1, {INT8ARRAYOID}};
-
-static DxPlan delete_all_messages_plan = {NULL,
-	"DELETE FROM duroxide.orchestrator_queue WHERE instance_id = $1",
-1, {TEXTOID}};
-
 static DxPlan withdraw_activities_plan = {NULL,
 	"DELETE FROM duroxide.worker_queue WHERE instance_id = $1 AND claim_boot IS NULL",
 1, {TEXTOID}};
-
-static DxPlan update_instance_plan = {NULL,
-	"UPDATE duroxide.instances SET status = $2, output = $3, error = $4,"
-	"  custom_status = CASE WHEN $5 THEN $6 ELSE custom_status END,"
-	"  execution_id = $7, orchestration_version = $8, input = $9, replay_mark = $10,"
-	"  claim_boot = NULL, claim_slot = NULL, claim_count = 0, updated_at = now(),"
-	"  completed_at = CASE WHEN $2 <> 'Running' THEN now() END"
-	" WHERE instance_id = $1",
-10, {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID, INT4OID}};
-
-static DxPlan end_execution_plan = {NULL,
-	"UPDATE duroxide.executions SET status = $3, output = $4, error = $5, completed_at = now()"
-	" WHERE instance_id = $1 AND execution_id = $2",
-5, {TEXTOID, INT4OID, TEXTOID, JSONBOID, TEXTOID}};
-
-static DxPlan new_execution_plan = {NULL,
-	"WITH e AS (INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input)"
-	"           VALUES ($1, $2, $3, $4))"
-	" INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, $2, 'ExecutionStarted')",
-4, {TEXTOID, INT4OID, TEXTOID, JSONBOID}};
 
 static DxPlan next_due_plan = {NULL,
 	"SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
@@ -324,10 +352,6 @@ DlArray(DatumList *l, Oid elemtype)
 											  elemtype, typlen, typbyval, typalign));
 }
 
-/* ------------------------------------------------------------------------
- * One turn
- * ------------------------------------------------------------------------ */
-
 /* a text column of the current SPI row, or NULL */
 static char *
 GetText(int row, int col)
@@ -358,73 +382,259 @@ GetInt(int row, int col, int64 dflt)
 	return type == INT8OID ? DatumGetInt64(d) : DatumGetInt32(d);
 }
 
-/* read and lock the instance row; false if it is gone */
-static bool
-LoadInstance(const char *instance_id, Instance *inst)
-{
-	Datum		values[1];
 
-	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&instance_plan, values, NULL, false, 1), SPI_OK_SELECT, "instance lookup");
-	if (SPI_processed == 0)
-		return false;
-	inst->instance_id = pstrdup(instance_id);
-	inst->name = GetText(0, 1);
-	inst->version = GetText(0, 2);
-	inst->status = GetText(0, 3);
-	inst->execution_id = (int32) GetInt(0, 4, 1);
-	inst->input = GetJsonb(0, 5);
-	inst->parent_instance_id = GetText(0, 6);
-	inst->parent_execution_id = (int32) GetInt(0, 7, 0);
-	inst->parent_event_id = GetInt(0, 8, 0);
-	inst->replay_mark = (int) GetInt(0, 9, -1);
-	inst->claim_count = (int) GetInt(0, 10, 0);
+/* ------------------------------------------------------------------------
+ * The batch's writes
+ * ------------------------------------------------------------------------ */
+
+/* everything the turns of a batch write, flushed set-based */
+typedef struct Writes
+{
+	/* duroxide.history */
+	DatumList	h_inst, h_exec, h_id, h_type, h_src, h_data;
+	/* duroxide.worker_queue */
+	DatumList	w_inst, w_exec, w_aid, w_name, w_input, w_attempt, w_timeout, w_oname, w_over, w_delay;
+	/* duroxide.orchestrator_queue inserts and deletes */
+	DatumList	m_inst, m_exec, m_kind, m_src, m_data, m_delay;
+	DatumList	consumed;
+	DatumList	terminal;
+	DatumList	released;		/* instances whose claim is released unchanged */
+	/* duroxide.instances */
+	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark;
+	/* duroxide.executions (one row per ended execution) */
+	DatumList	e_inst, e_exec, e_version, e_input, e_status, e_output, e_error;
+} Writes;
+
+/* forget what was added since saved (lists keep their current arrays) */
+static void
+TruncateWrites(Writes *w, const Writes *saved)
+{
+	DatumList  *cur = (DatumList *) w;
+	const DatumList *old = (const DatumList *) saved;
+
+	for (size_t i = 0; i < sizeof(Writes) / sizeof(DatumList); i++)
+		cur[i].n = old[i].n;
+}
+
+/* a nullable text datum */
+static inline void
+DlText(DatumList *l, const char *s)
+{
+	DlAdd(l, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+/* a nullable jsonb datum */
+static inline void
+DlJsonb(DatumList *l, Jsonb *j)
+{
+	DlAdd(l, j ? JsonbPGetDatum(j) : (Datum) 0, j == NULL);
+}
+
+/* queue a message for some instance */
+static void
+AddMessage(Writes *w, const char *instance_id, int32 execution_id, const char *kind,
+		   int64 source_id, Jsonb *data, int64 delay_ms)
+{
+	DlText(&w->m_inst, instance_id);
+	DlAdd(&w->m_exec, Int32GetDatum(execution_id), execution_id == 0);
+	DlText(&w->m_kind, kind);
+	DlAdd(&w->m_src, Int64GetDatum(source_id), source_id == 0);
+	DlJsonb(&w->m_data, data);
+	DlAdd(&w->m_delay, Int64GetDatum(delay_ms), false);
+}
+
+/* execute a flush statement if its first list is not empty */
+static void
+Flush(DxPlan *plan, DatumList **lists, Oid *types, int n, int expected, const char *what)
+{
+	Datum		values[12];
+
+	if (lists[0]->n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+		values[i] = DlArray(lists[i], types[i]);
+	DxExpect(DxExecPlan(plan, values, NULL, false, 0), expected, what);
+}
+
+/* write everything the batch's turns produced */
+static void
+FlushWrites(Writes *w, int slot)
+{
 	{
+		DatumList  *l[] = {&w->h_inst, &w->h_exec, &w->h_id, &w->h_type, &w->h_src, &w->h_data};
+		Oid			t[] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT8OID, JSONBOID};
+
+		Flush(&insert_history_plan, l, t, 6, SPI_OK_INSERT, "history insert");
+	}
+	{
+		DatumList  *l[] = {&w->w_inst, &w->w_exec, &w->w_aid, &w->w_name, &w->w_input, &w->w_attempt,
+		&w->w_timeout, &w->w_oname, &w->w_over, &w->w_delay};
+		Oid			t[] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT8OID};
+
+		Flush(&insert_activities_plan, l, t, 10, SPI_OK_INSERT, "activity insert");
+	}
+	{
+		DatumList  *l[] = {&w->consumed};
+		Oid			t[] = {INT8OID};
+
+		Flush(&delete_messages_plan, l, t, 1, SPI_OK_DELETE, "message delete");
+	}
+	{
+		DatumList  *l[] = {&w->terminal};
+		Oid			t[] = {TEXTOID};
+
+		Flush(&delete_terminal_messages_plan, l, t, 1, SPI_OK_DELETE, "queue cleanup");
+	}
+	{
+		DatumList  *l[] = {&w->released};
+		Oid			t[] = {TEXTOID};
+
+		Flush(&release_plan, l, t, 1, SPI_OK_UPDATE, "claim release");
+	}
+	{
+		DatumList  *l[] = {&w->m_inst, &w->m_exec, &w->m_kind, &w->m_src, &w->m_data, &w->m_delay};
+		Oid			t[] = {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID, INT8OID};
+
+		Flush(&insert_messages_plan, l, t, 6, SPI_OK_INSERT, "message insert");
+	}
+	{
+		DatumList  *l[] = {&w->e_inst, &w->e_exec, &w->e_version, &w->e_input, &w->e_status, &w->e_output, &w->e_error};
+		Oid			t[] = {TEXTOID, INT4OID, TEXTOID, JSONBOID, TEXTOID, JSONBOID, TEXTOID};
+
+		Flush(&insert_executions_plan, l, t, 7, SPI_OK_INSERT, "execution insert");
+	}
+	if (w->u_id.n > 0)
+	{
+		Datum		values[12];
+		DatumList  *l[] = {&w->u_id, &w->u_status, &w->u_output, &w->u_error, &w->u_css, &w->u_cs,
+		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark};
+		Oid			t[] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID, INT4OID};
+
+		for (int i = 0; i < 10; i++)
+			values[i] = DlArray(l[i], t[i]);
+		values[10] = Int64GetDatum(DxBootId());
+		values[11] = Int32GetDatum(slot);
+		DxExpect(DxExecPlan(&update_instances_plan, values, NULL, false, 0), SPI_OK_UPDATE, "instance update");
+		if (SPI_processed != (uint64) w->u_id.n)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("duroxide: %d of %d claimed instances changed under their turn",
+							w->u_id.n - (int) SPI_processed, w->u_id.n),
+					 errdetail("An instance was deleted or its claim released while its turn ran.")));
+	}
+}
+
+
+/* ------------------------------------------------------------------------
+ * Claiming and loading
+ * ------------------------------------------------------------------------ */
+
+/* claim instances (in the current transaction); their rows go into cxt */
+static int
+ClaimInstances(int slot, MemoryContext cxt, Instance **out)
+{
+	Datum		values[4];
+	DatumList	cands = {0};
+	Instance   *insts;
+	int			n;
+	MemoryContext old;
+
+	values[0] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
+	DxExpect(DxExecPlan(&candidates_plan, values, NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
+	if (SPI_processed == 0)
+		return 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+		DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
+
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	values[2] = DlArray(&cands, TEXTOID);
+	values[3] = Int32GetDatum(duroxide_batch_size);
+	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
+	n = (int) SPI_processed;
+	old = MemoryContextSwitchTo(cxt);
+	insts = palloc0(sizeof(Instance) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		Instance   *inst = &insts[i];
 		bool		isnull;
 
-		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 11, &isnull));
+		inst->instance_id = GetText(i, 1);
+		inst->name = GetText(i, 2);
+		inst->version = GetText(i, 3);
+		inst->status = GetText(i, 4);
+		inst->execution_id = (int32) GetInt(i, 5, 1);
+		inst->input = GetJsonb(i, 6);
+		inst->parent_instance_id = GetText(i, 7);
+		inst->parent_execution_id = (int32) GetInt(i, 8, 0);
+		inst->parent_event_id = GetInt(i, 9, 0);
+		inst->replay_mark = (int) GetInt(i, 10, -1);
+		inst->claim_count = (int) GetInt(i, 11, 0);
+		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 12, &isnull));
 	}
-	return true;
+	MemoryContextSwitchTo(old);
+	*out = insts;
+	return n;
 }
 
-/* read the visible messages of an instance */
-static Message *
-LoadMessages(const char *instance_id, int *n)
-{
-	Datum		values[1];
-	Message    *msgs;
-
-	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&messages_plan, values, NULL, false, 0), SPI_OK_SELECT, "message lookup");
-	*n = (int) SPI_processed;
-	msgs = palloc0(sizeof(Message) * (*n + 1));
-	for (int i = 0; i < *n; i++)
-	{
-		msgs[i].id = GetInt(i, 1, 0);
-		msgs[i].execution_id = (int32) GetInt(i, 2, 0);
-		msgs[i].kind = GetText(i, 3);
-		msgs[i].source_id = GetInt(i, 4, 0);
-		msgs[i].data = GetJsonb(i, 5);
-	}
-	return msgs;
-}
-
-/* read the history of the current execution into the turn */
+/* read the visible messages and the current histories of claimed instances */
 static void
-LoadHistory(DxTurn *t)
+LoadBatch(Instance *insts, int n)
 {
+	DatumList	ids = {0};
+	DatumList	execs = {0};
 	Datum		values[2];
 
-	values[0] = CStringGetTextDatum(t->instance_id);
-	values[1] = Int32GetDatum(t->execution_id);
-	DxExpect(DxExecPlan(&history_plan, values, NULL, false, 0), SPI_OK_SELECT, "history lookup");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < n; i++)
 	{
-		char	   *type = GetText(i, 2);
-
-		DxTurnLoadEvent(t, GetInt(i, 1, 0), DxEventTypeFromName(type), GetInt(i, 3, 0),
-						GetJsonb(i, 4));
+		DlText(&ids, insts[i].instance_id);
+		DlAdd(&execs, Int32GetDatum(insts[i].execution_id), false);
 	}
+	values[0] = DlArray(&ids, TEXTOID);
+	values[1] = DlArray(&execs, INT4OID);
+
+	DxExpect(DxExecPlan(&messages_plan, values, NULL, false, 0), SPI_OK_SELECT, "message lookup");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Instance   *inst = &insts[GetInt(r, 1, 1) - 1];
+		Message    *m;
+
+		if (inst->nmsgs == inst->maxmsgs)
+		{
+			inst->maxmsgs = inst->maxmsgs ? inst->maxmsgs * 2 : 8;
+			inst->msgs = inst->msgs ? repalloc(inst->msgs, sizeof(Message) * inst->maxmsgs)
+				: palloc(sizeof(Message) * inst->maxmsgs);
+		}
+		m = &inst->msgs[inst->nmsgs++];
+		m->id = GetInt(r, 2, 0);
+		m->execution_id = (int32) GetInt(r, 3, 0);
+		m->kind = GetText(r, 4);
+		m->source_id = GetInt(r, 5, 0);
+		m->data = GetJsonb(r, 6);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	DxExpect(DxExecPlan(&history_plan, values, NULL, false, 0), SPI_OK_SELECT, "history lookup");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Instance   *inst = &insts[GetInt(r, 1, 1) - 1];
+		HistRow    *h;
+		char	   *type;
+
+		if (inst->nhist == inst->maxhist)
+		{
+			inst->maxhist = inst->maxhist ? inst->maxhist * 2 : 16;
+			inst->hist = inst->hist ? repalloc(inst->hist, sizeof(HistRow) * inst->maxhist)
+				: palloc(sizeof(HistRow) * inst->maxhist);
+		}
+		h = &inst->hist[inst->nhist++];
+		h->event_id = GetInt(r, 2, 0);
+		type = GetText(r, 3);
+		h->type = DxEventTypeFromName(type);
+		h->source_id = GetInt(r, 4, 0);
+		h->data = GetJsonb(r, 5);
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* an ActivityFailed message: retry it or record the final failure */
@@ -537,44 +747,24 @@ ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 	return cancel;
 }
 
-/* look up the function and owner of an orchestration version */
-static bool
-LookupOrchestration(const char *name, const char *version, Oid *fn, Oid *owner)
-{
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(version);
-	DxExpect(DxExecPlan(&function_plan, values, NULL, true, 1), SPI_OK_SELECT, "orchestration lookup");
-	if (SPI_processed == 0)
-		return false;
-	*fn = (Oid) GetInt(0, 1, 0);
-	*owner = (Oid) GetInt(0, 2, 0);
-	return true;
-}
-
-/* insert a message into an instance's queue */
+/* append the event that ends an execution */
 static void
-InsertMessage(const char *instance_id, int32 execution_id, const char *kind,
-			  int64 source_id, Jsonb *data, int64 delay_ms)
+AppendEnd(DxTurn *t, DxEventType type, const char *key, Jsonb *value, const char *text)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	DxJsonBuilder b;
 
-	values[0] = CStringGetTextDatum(instance_id);
-	values[1] = Int32GetDatum(execution_id);
-	if (execution_id == 0)
-		nulls[1] = 'n';
-	values[2] = CStringGetTextDatum(kind);
-	values[3] = Int64GetDatum(source_id);
-	if (source_id == 0)
-		nulls[3] = 'n';
-	values[4] = data ? JsonbPGetDatum(data) : (Datum) 0;
-	if (data == NULL)
-		nulls[4] = 'n';
-	values[5] = Int64GetDatum(delay_ms);
-	DxExpect(DxExecPlan(&insert_message_plan, values, nulls, false, 0), SPI_OK_INSERT, "message insert");
+	DxJbBegin(&b);
+	if (text)
+		DxJbString(&b, key, text);
+	else if (value)
+		DxJbJsonb(&b, key, value);
+	DxTurnAppend(t, type, 0, DxJbEnd(&b));
 }
+
+
+/* ------------------------------------------------------------------------
+ * One turn
+ * ------------------------------------------------------------------------ */
 
 /* create an instance through duroxide._create_instance; false if it existed */
 static bool
@@ -606,36 +796,33 @@ CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 
 /* perform the side effects the turn asked for */
 static void
-PerformActions(DxTurn *t, Instance *inst)
+PerformActions(DxTurn *t, Instance *inst, Writes *w)
 {
 	ListCell   *lc;
 
 	foreach(lc, t->actions)
 	{
 		DxAction   *a = (DxAction *) lfirst(lc);
-		Datum		values[10];
-		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[3];
 
 		values[0] = CStringGetTextDatum(t->instance_id);
 		values[1] = Int32GetDatum(t->execution_id);
 		switch (a->kind)
 		{
 			case ACT_ACTIVITY:
-				values[2] = Int64GetDatum(a->event_id);
-				values[3] = CStringGetTextDatum(a->name);
-				values[4] = a->input ? JsonbPGetDatum(a->input) : (Datum) 0;
-				if (a->input == NULL)
-					nulls[4] = 'n';
-				values[5] = Int32GetDatum(a->attempt);
-				values[6] = Int64GetDatum(a->timeout_ms);
-				values[7] = CStringGetTextDatum(t->name);
-				values[8] = CStringGetTextDatum(t->version);
-				values[9] = Int64GetDatum(a->delay_ms);
-				DxExpect(DxExecPlan(&insert_activity_plan, values, nulls, false, 0),
-						 SPI_OK_INSERT, "activity insert");
+				DlText(&w->w_inst, t->instance_id);
+				DlAdd(&w->w_exec, Int32GetDatum(t->execution_id), false);
+				DlAdd(&w->w_aid, Int64GetDatum(a->event_id), false);
+				DlText(&w->w_name, a->name);
+				DlJsonb(&w->w_input, a->input);
+				DlAdd(&w->w_attempt, Int32GetDatum(a->attempt), false);
+				DlAdd(&w->w_timeout, Int64GetDatum(a->timeout_ms), false);
+				DlText(&w->w_oname, t->name);
+				DlText(&w->w_over, t->version);
+				DlAdd(&w->w_delay, Int64GetDatum(a->delay_ms), false);
 				break;
 			case ACT_TIMER:
-				InsertMessage(t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->delay_ms);
+				AddMessage(w, t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->delay_ms);
 				break;
 			case ACT_SUB_ORCHESTRATION:
 				if (!CreateInstance(a, inst, true, t->execution_id))
@@ -644,8 +831,8 @@ PerformActions(DxTurn *t, Instance *inst)
 
 					DxJbBegin(&b);
 					DxJbString(&b, "error", psprintf("orchestration instance \"%s\" already exists", a->instance_id));
-					InsertMessage(t->instance_id, t->execution_id, "SubOrchestrationFailed",
-								  a->event_id, DxJbEnd(&b), 0);
+					AddMessage(w, t->instance_id, t->execution_id, "SubOrchestrationFailed",
+							   a->event_id, DxJbEnd(&b), 0);
 				}
 				break;
 			case ACT_DETACHED:
@@ -678,215 +865,126 @@ PerformActions(DxTurn *t, Instance *inst)
 	}
 }
 
-/* write the events this turn appended */
+/* an execution ended other than by completing: withdraw its work, cancel its children */
 static void
-InsertHistory(DxTurn *t)
+AbandonWork(Instance *inst, const char *status)
 {
-	DatumList	ids = {0}, types = {0}, sources = {0}, data = {0};
-	Datum		values[6];
+	Datum		values[3];
+	DxJsonBuilder b;
 
-	if (t->nevents == t->nloaded)
-		return;
-	for (int i = t->nloaded; i < t->nevents; i++)
+	values[0] = CStringGetTextDatum(inst->instance_id);
+	DxExpect(DxExecPlan(&withdraw_activities_plan, values, NULL, false, 0),
+			 SPI_OK_DELETE, "activity withdrawal");
+	DxJbBegin(&b);
+	DxJbString(&b, "reason", psprintf("parent orchestration \"%s\" ended: %s", inst->instance_id, status));
+	values[1] = JsonbPGetDatum(DxJbEnd(&b));
+	values[2] = CStringGetTextDatum("");
+	DxExpect(DxExecPlan(&cancel_children_plan, values, NULL, false, 0), SPI_OK_INSERT, "child cancellation");
+}
+
+/* add the turn's history delta, consumed messages and instance row to the batch */
+static void
+AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
+{
+	for (int i = t ? t->nloaded : 0; t && i < t->nevents; i++)
 	{
 		DxEvent    *ev = &t->events[i];
 
-		DlAdd(&ids, Int64GetDatum(ev->event_id), false);
-		DlAdd(&types, CStringGetTextDatum(DxEventTypeName(ev->type)), false);
-		DlAdd(&sources, Int64GetDatum(ev->source_id), ev->source_id == 0);
-		DlAdd(&data, ev->data ? JsonbPGetDatum(ev->data) : (Datum) 0, ev->data == NULL);
+		DlText(&w->h_inst, t->instance_id);
+		DlAdd(&w->h_exec, Int32GetDatum(t->execution_id), false);
+		DlAdd(&w->h_id, Int64GetDatum(ev->event_id), false);
+		DlText(&w->h_type, DxEventTypeName(ev->type));
+		DlAdd(&w->h_src, Int64GetDatum(ev->source_id), ev->source_id == 0);
+		DlJsonb(&w->h_data, ev->data);
 	}
-	values[0] = CStringGetTextDatum(t->instance_id);
-	values[1] = Int32GetDatum(t->execution_id);
-	values[2] = DlArray(&ids, INT8OID);
-	values[3] = DlArray(&types, TEXTOID);
-	values[4] = DlArray(&sources, INT8OID);
-	values[5] = DlArray(&data, JSONBOID);
-	DxExpect(DxExecPlan(&insert_history_plan, values, NULL, false, 0), SPI_OK_INSERT, "history insert");
-}
+	for (int i = 0; i < inst->nmsgs; i++)
+		DlAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
 
-/* tell the parent that this child ended */
-static void
-NotifyParent(Instance *inst, TurnResult *r)
-{
-	DxJsonBuilder b;
-	bool		ok = strcmp(r->status, "Completed") == 0;
-
-	if (inst->parent_instance_id == NULL || inst->parent_event_id == 0)
-		return;
-	DxJbBegin(&b);
-	if (ok)
-	{
-		if (r->output)
-			DxJbJsonb(&b, "result", r->output);
-		else
-			DxJbNull(&b, "result");
-	}
-	else
-		DxJbString(&b, "error", r->error ? r->error : r->status);
-	InsertMessage(inst->parent_instance_id, inst->parent_execution_id,
-				  ok ? "SubOrchestrationCompleted" : "SubOrchestrationFailed",
-				  inst->parent_event_id, DxJbEnd(&b), 0);
-}
-
-/* write the instance row, the execution row, and what follows from the end */
-static void
-WriteInstance(DxTurn *t, Instance *inst, TurnResult *r)
-{
-	Datum		values[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	values[0] = CStringGetTextDatum(inst->instance_id);
-	values[1] = CStringGetTextDatum(r->status);
-	values[2] = r->output ? JsonbPGetDatum(r->output) : (Datum) 0;
-	if (r->output == NULL)
-		nulls[2] = 'n';
-	values[3] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
-	if (r->error == NULL)
-		nulls[3] = 'n';
-	values[4] = BoolGetDatum(t && t->custom_status_set);
-	values[5] = (t && t->custom_status) ? JsonbPGetDatum(t->custom_status) : (Datum) 0;
-	if (!(t && t->custom_status))
-		nulls[5] = 'n';
-	values[6] = Int32GetDatum(r->execution_id);
-	values[7] = CStringGetTextDatum(r->version);
-	values[8] = r->input ? JsonbPGetDatum(r->input) : (Datum) 0;
-	if (r->input == NULL)
-		nulls[8] = 'n';
-	values[9] = Int32GetDatum(r->replay_mark);
-	DxExpect(DxExecPlan(&update_instance_plan, values, nulls, false, 0), SPI_OK_UPDATE, "instance update");
+	DlText(&w->u_id, inst->instance_id);
+	DlText(&w->u_status, r->status);
+	DlJsonb(&w->u_output, r->output);
+	DlText(&w->u_error, r->error);
+	DlAdd(&w->u_css, BoolGetDatum(t && t->custom_status_set), false);
+	DlJsonb(&w->u_cs, t ? t->custom_status : NULL);
+	DlAdd(&w->u_exec, Int32GetDatum(r->execution_id), false);
+	DlText(&w->u_version, r->version);
+	DlJsonb(&w->u_input, r->input);
+	DlAdd(&w->u_mark, Int32GetDatum(r->replay_mark), false);
 
 	if (r->terminal || r->execution_id != inst->execution_id)
 	{
 		/* the execution that ran this turn has ended */
-		const char *st = r->terminal ? r->status : "ContinuedAsNew";
-
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(inst->instance_id);
-		values[1] = Int32GetDatum(inst->execution_id);
-		values[2] = CStringGetTextDatum(st);
-		nulls[3] = r->output ? ' ' : 'n';
-		values[3] = r->output ? JsonbPGetDatum(r->output) : (Datum) 0;
-		nulls[4] = r->error ? ' ' : 'n';
-		values[4] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
-		DxExpect(DxExecPlan(&end_execution_plan, values, nulls, false, 0), SPI_OK_UPDATE, "execution update");
+		DlText(&w->e_inst, inst->instance_id);
+		DlAdd(&w->e_exec, Int32GetDatum(inst->execution_id), false);
+		DlText(&w->e_version, inst->version);
+		DlJsonb(&w->e_input, inst->input);
+		DlText(&w->e_status, r->terminal ? r->status : "ContinuedAsNew");
+		DlJsonb(&w->e_output, r->output);
+		DlText(&w->e_error, r->error);
 	}
 	if (r->terminal)
 	{
-		values[0] = CStringGetTextDatum(inst->instance_id);
-		DxExpect(DxExecPlan(&delete_all_messages_plan, values, NULL, false, 0), SPI_OK_DELETE, "queue cleanup");
-		if (strcmp(r->status, "Completed") != 0)
+		DlText(&w->terminal, inst->instance_id);
+		if (inst->parent_instance_id && inst->parent_event_id != 0)
 		{
 			DxJsonBuilder b;
+			bool		ok = strcmp(r->status, "Completed") == 0;
 
-			DxExpect(DxExecPlan(&withdraw_activities_plan, values, NULL, false, 0),
-					 SPI_OK_DELETE, "activity withdrawal");
-			/* cancel running children, recursively through their own turns */
 			DxJbBegin(&b);
-			DxJbString(&b, "reason", psprintf("parent orchestration \"%s\" ended: %s",
-											  inst->instance_id, r->status));
-			values[1] = JsonbPGetDatum(DxJbEnd(&b));
-			values[2] = CStringGetTextDatum("");
-			DxExpect(DxExecPlan(&cancel_children_plan, values, NULL, false, 0),
-					 SPI_OK_INSERT, "child cancellation");
+			if (ok && r->output)
+				DxJbJsonb(&b, "result", r->output);
+			else if (ok)
+				DxJbNull(&b, "result");
+			else
+				DxJbString(&b, "error", r->error ? r->error : r->status);
+			AddMessage(w, inst->parent_instance_id, inst->parent_execution_id,
+					   ok ? "SubOrchestrationCompleted" : "SubOrchestrationFailed",
+					   inst->parent_event_id, DxJbEnd(&b), 0);
 		}
-		NotifyParent(inst, r);
 	}
 	else if (r->execution_id != inst->execution_id)
-	{
-		/* continue-as-new: the next execution starts with its first message */
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(inst->instance_id);
-		values[1] = Int32GetDatum(r->execution_id);
-		values[2] = CStringGetTextDatum(r->version);
-		values[3] = r->input ? JsonbPGetDatum(r->input) : (Datum) 0;
-		nulls[3] = r->input ? ' ' : 'n';
-		DxExpect(DxExecPlan(&new_execution_plan, values, nulls, false, 0), SPI_OK_INSERT, "new execution");
-	}
+		AddMessage(w, inst->instance_id, r->execution_id, "ExecutionStarted", 0, NULL, 0);
 }
 
-/* delete the messages the turn consumed */
+/* run one turn of a claimed instance; adds its writes to w */
 static void
-DeleteMessages(Message *msgs, int n)
+RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 {
-	DatumList	ids = {0};
-	Datum		values[1];
-
-	if (n == 0)
-		return;
-	for (int i = 0; i < n; i++)
-		DlAdd(&ids, Int64GetDatum(msgs[i].id), false);
-	values[0] = DlArray(&ids, INT8OID);
-	DxExpect(DxExecPlan(&delete_messages_plan, values, NULL, false, 0), SPI_OK_DELETE, "message delete");
-}
-
-/* delete messages that no turn will use, and release the claim */
-static void
-DropMessages(const char *instance_id, Message *msgs, int n)
-{
-	Datum		v[1];
-
-	DeleteMessages(msgs, n);
-	v[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&release_plan, v, NULL, false, 0), SPI_OK_UPDATE, "claim release");
-}
-
-/* append the event that ends an execution */
-static void
-AppendEnd(DxTurn *t, DxEventType type, const char *key, Jsonb *value, const char *text)
-{
-	DxJsonBuilder b;
-
-	DxJbBegin(&b);
-	if (text)
-		DxJbString(&b, key, text);
-	else if (value)
-		DxJbJsonb(&b, key, value);
-	DxTurnAppend(t, type, 0, DxJbEnd(&b));
-}
-
-/* run one turn of an instance (inside the caller's subtransaction) */
-static void
-RunTurn(const char *instance_id, MemoryContext cxt)
-{
-	Instance	inst;
-	Message    *msgs;
-	int			nmsgs;
-	DxTurn	   *t;
+	DxTurn	   *t = NULL;
 	TurnResult	r;
 	bool		started;
 	char	   *cancel;
 
-	if (!LoadInstance(instance_id, &inst))
-		return;					/* deleted meanwhile */
-	msgs = LoadMessages(instance_id, &nmsgs);
-	DxSlotSetState(DX_STATE_BUSY, instance_id);
-
 	memset(&r, 0, sizeof(r));
-	r.status = "Running";
-	r.execution_id = inst.execution_id;
-	r.version = inst.version;
-	r.input = inst.input;
-	r.replay_mark = inst.replay_mark;
+	r.status = inst->status;
+	r.execution_id = inst->execution_id;
+	r.version = inst->version;
+	r.input = inst->input;
+	r.replay_mark = inst->replay_mark;
 
-	if (strcmp(inst.status, "Running") != 0)
+	if (strcmp(inst->status, "Running") != 0)
 	{
-		/* terminal already: drop whatever still arrives */
-		DropMessages(instance_id, msgs, nmsgs);
+		/* terminal already: drop whatever still arrives, change nothing else */
+		for (int i = 0; i < inst->nmsgs; i++)
+			DlAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
+		DlText(&w->released, inst->instance_id);
 		return;
 	}
+	DxSlotSetState(DX_STATE_BUSY, inst->instance_id);
 
-	t = DxTurnCreate(cxt, instance_id, inst.execution_id, inst.name, inst.version,
-					 inst.parent_instance_id, inst.replay_mark);
-	LoadHistory(t);
-	cancel = ApplyMessages(t, &inst, msgs, nmsgs, &started);
+	t = DxTurnCreate(cxt, inst->instance_id, inst->execution_id, inst->name, inst->version,
+					 inst->parent_instance_id, inst->replay_mark);
+	for (int i = 0; i < inst->nhist; i++)
+		DxTurnLoadEvent(t, inst->hist[i].event_id, inst->hist[i].type, inst->hist[i].source_id,
+						inst->hist[i].data);
+	cancel = ApplyMessages(t, inst, inst->msgs, inst->nmsgs, &started);
 
-	if (inst.claim_count > duroxide_max_attempts)
+	if (inst->claim_count > duroxide_max_attempts)
 	{
 		r.status = "Failed";
 		r.error = psprintf("poison: a turn of this orchestration was started %d times without completing "
 						   "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
-						   inst.claim_count - 1, duroxide_max_attempts);
+						   inst->claim_count - 1, duroxide_max_attempts);
 		AppendEnd(t, EV_ORCHESTRATION_FAILED, "error", NULL, r.error);
 	}
 	else if (cancel)
@@ -895,28 +993,20 @@ RunTurn(const char *instance_id, MemoryContext cxt)
 		r.error = cancel;
 		AppendEnd(t, EV_ORCHESTRATION_CANCELLED, "reason", NULL, cancel);
 	}
-	else if (!started)
+	else if (started)
 	{
-		/* nothing to run: messages for an execution that has not started */
-		DropMessages(instance_id, msgs, nmsgs);
-		return;
-	}
-	else
-	{
-		Oid			fn,
-					owner;
-		Jsonb	   *output;
-		char	   *error;
+		DxFunctionInfo fi;
+		Jsonb	   *output = NULL;
+		char	   *error = NULL;
 		DxOutcome	outcome;
 
-		if (!LookupOrchestration(inst.name, inst.version, &fn, &owner))
+		if (!DxLookupOrchestration(inst->name, inst->version, &fi))
 		{
 			outcome = DX_OUTCOME_FAILED;
-			error = psprintf("orchestration \"%s\" version %s is not registered", inst.name, inst.version);
-			output = NULL;
+			error = psprintf("orchestration \"%s\" version %s is not registered", inst->name, inst->version);
 		}
 		else
-			outcome = DxTurnRun(t, fn, owner, inst.input, &output, &error);
+			outcome = DxTurnRun(t, fi.fn, fi.owner, inst->input, &output, &error);
 
 		switch (outcome)
 		{
@@ -935,7 +1025,7 @@ RunTurn(const char *instance_id, MemoryContext cxt)
 				if (DxLogEnabled(DX_LOG_WARN))
 					ereport(DxServerLevel(DX_LOG_WARN),
 							(errmsg("duroxide: orchestration instance \"%s\" (%s) failed: %s",
-									instance_id, inst.name, error)));
+									inst->instance_id, inst->name, error)));
 				break;
 			case DX_OUTCOME_CONTINUED_AS_NEW:
 				{
@@ -945,7 +1035,7 @@ RunTurn(const char *instance_id, MemoryContext cxt)
 					DxJbJsonb(&b, "input", t->can_input);
 					DxJbString(&b, "version", t->can_version);
 					DxTurnAppend(t, EV_CONTINUED_AS_NEW, 0, DxJbEnd(&b));
-					r.execution_id = inst.execution_id + 1;
+					r.execution_id = inst->execution_id + 1;
 					r.version = t->can_version;
 					r.input = t->can_input;
 					r.replay_mark = -1;
@@ -953,82 +1043,128 @@ RunTurn(const char *instance_id, MemoryContext cxt)
 				break;
 		}
 		if (outcome != DX_OUTCOME_FAILED)
-			PerformActions(t, &inst);
+			PerformActions(t, inst, w);
 	}
-	r.terminal = strcmp(r.status, "Running") != 0;
+	/* else: messages for an execution that has not started: consume them */
 
-	InsertHistory(t);
-	DeleteMessages(msgs, nmsgs);
-	WriteInstance(t, &inst, &r);
+	r.terminal = strcmp(r.status, "Running") != 0;
+	if (r.terminal && strcmp(r.status, "Completed") != 0)
+		AbandonWork(inst, r.status);
+	AddTurnWrites(w, t, inst, &r);
 }
 
-/* run one claimed instance in a subtransaction; an engine error releases it */
+/* release the claims of some instances (their turns will be retried) */
 static void
-RunClaimed(const char *instance_id, MemoryContext cxt)
+ReleaseClaims(Instance *insts, int n)
 {
+	DatumList	ids = {0};
+	Datum		values[1];
+
+	for (int i = 0; i < n; i++)
+		DlText(&ids, insts[i].instance_id);
+	values[0] = DlArray(&ids, TEXTOID);
+	DxExpect(DxExecPlan(&release_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim release");
+}
+
+/* report an engine error of a turn or a batch */
+static void
+ReportEngineError(const char *what, const char *instance_id)
+{
+	ErrorData  *e = CopyErrorData();
+
+	FlushErrorState();
+	ereport(WARNING,
+			(errmsg("duroxide: %s of instance \"%s\" failed in the engine: %s", what, instance_id, e->message),
+			 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
+	FreeErrorData(e);
+}
+
+/* run one turn in its own subtransaction: an engine error drops only it */
+static void
+RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
+{
+	Writes		saved = *w;		/* list lengths to roll back to */
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(old);
 	PG_TRY();
 	{
-		RunTurn(instance_id, cxt);
+		RunTurn(inst, w, turn_cxt);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
-		Datum		v[1];
-
 		MemoryContextSwitchTo(old);
-		e = CopyErrorData();
-		FlushErrorState();
+		ReportEngineError("turn", inst->instance_id);
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				(errmsg("duroxide: turn of instance \"%s\" failed in the engine: %s", instance_id, e->message),
-				 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
-		v[0] = CStringGetTextDatum(instance_id);
-		DxExpect(DxExecPlan(&release_plan, v, NULL, false, 0), SPI_OK_UPDATE, "claim release");
+		TruncateWrites(w, &saved);
+		ReleaseClaims(inst, 1);
 	}
 	PG_END_TRY();
 }
 
-/* claim instances (in the current transaction); returns their ids in cxt */
-static int
-ClaimInstances(int slot, MemoryContext cxt, char ***ids)
+/*
+ * Run the turns of claimed instances and write them, in a subtransaction.
+ * Returns false (everything rolled back) when the set-based write failed.
+ */
+static bool
+RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 {
-	Datum		values[4];
-	int			n;
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	MemoryContext turn_cxt = AllocSetContextCreate(cxt, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
+	volatile bool ok = true;
 
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	values[2] = Int32GetDatum(duroxide_batch_size);
-	values[3] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
-	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
-	n = (int) SPI_processed;
-	*ids = MemoryContextAlloc(cxt, sizeof(char *) * (n + 1));
-	for (int i = 0; i < n; i++)
-		(*ids)[i] = MemoryContextStrdup(cxt, GetText(i, 1));
-	return n;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Writes		w;
+
+		memset(&w, 0, sizeof(w));
+		LoadBatch(insts, n);
+		for (int i = 0; i < n; i++)
+			RunTurnIsolated(&insts[i], &w, turn_cxt);
+		FlushWrites(&w, slot);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		ReportEngineError("batch write", insts[0].instance_id);
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextDelete(turn_cxt);
+	return ok;
 }
 
-/* run the turns of claimed instances (in the current transaction) */
+/* run claimed instances; after a failed batch write, one instance per batch */
 static void
-RunInstances(char **ids, int n, MemoryContext cxt)
+RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
 {
-	MemoryContext turn_cxt = AllocSetContextCreate(cxt, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
-
-	for (int i = 0; i < n; i++)
+	if (!RunBatch(insts, n, slot, cxt))
 	{
-		RunClaimed(ids[i], turn_cxt);
-		MemoryContextReset(turn_cxt);
+		for (int i = 0; i < n && n > 1; i++)
+		{
+			insts[i].nmsgs = insts[i].nhist = 0;
+			if (!RunBatch(&insts[i], 1, slot, cxt))
+				ReleaseClaims(&insts[i], 1);
+		}
+		if (n == 1)
+			ReleaseClaims(insts, 1);
 	}
-	MemoryContextDelete(turn_cxt);
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
@@ -1036,12 +1172,12 @@ RunInstances(char **ids, int n, MemoryContext cxt)
 bool
 DxDispatchBatch(int slot, long *sleep_ms)
 {
-	char	  **ids;
+	Instance   *insts;
 	int			n;
 	MemoryContext batch = CurrentMemoryContext;
 
 	DxBeginTxn("duroxide: claiming instances");
-	n = ClaimInstances(slot, batch, &ids);
+	n = ClaimInstances(slot, batch, &insts);
 	if (n == 0)
 		*sleep_ms = MsUntilPlan(&next_due_plan);
 	DxCommitTxn();
@@ -1050,7 +1186,7 @@ DxDispatchBatch(int slot, long *sleep_ms)
 		return false;
 
 	DxBeginTxn("duroxide: running turns");
-	RunInstances(ids, n, batch);
+	RunInstances(insts, n, slot, batch);
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
 	return true;
@@ -1064,12 +1200,13 @@ DxDispatchBatch(int slot, long *sleep_ms)
 Datum
 duroxide_dispatch_batch(PG_FUNCTION_ARGS)
 {
-	char	  **ids;
+	Instance   *insts;
 	int			n;
 
 	SPI_connect();
-	n = ClaimInstances(PG_GETARG_INT32(0), CurrentMemoryContext, &ids);
-	RunInstances(ids, n, CurrentMemoryContext);
+	n = ClaimInstances(PG_GETARG_INT32(0), CurrentMemoryContext, &insts);
+	if (n > 0)
+		RunInstances(insts, n, PG_GETARG_INT32(0), CurrentMemoryContext);
 	SPI_finish();
 	PG_RETURN_INT32(n);
 }

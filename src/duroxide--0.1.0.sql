@@ -126,16 +126,17 @@ CREATE INDEX instances_claimed_idx ON duroxide.instances (claim_boot)
     WHERE claim_boot IS NOT NULL;
 CREATE INDEX instances_status_idx ON duroxide.instances (status, completed_at);
 
+-- one row per ended execution (the running one is described by its instance row)
 CREATE TABLE duroxide.executions (
     instance_id             text NOT NULL,
     execution_id            integer NOT NULL,
     orchestration_version   text NOT NULL,
     input                   jsonb,
-    status                  text NOT NULL DEFAULT 'Running',
+    status                  text NOT NULL
+        CHECK (status IN ('Completed', 'Failed', 'Cancelled', 'ContinuedAsNew')),
     output                  jsonb,
     error                   text,
-    started_at              timestamptz NOT NULL DEFAULT now(),
-    completed_at            timestamptz,
+    completed_at            timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (instance_id, execution_id)
 );
 
@@ -211,6 +212,9 @@ SELECT pg_catalog.pg_extension_config_dump('duroxide.worker_queue_id_seq', '');
 -- statement trigger: wake the workers of a queue after the inserting commit
 CREATE FUNCTION duroxide._wake_on_insert() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_wake_on_insert' LANGUAGE C;
+-- statement trigger: a registration changed; workers drop their cached lookups after commit
+CREATE FUNCTION duroxide._registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'duroxide_registry_changed' LANGUAGE C;
 -- row trigger: an instance became terminal; wake its waiters after commit
 CREATE FUNCTION duroxide._wake_waiters() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_wake_waiters' LANGUAGE C;
@@ -219,6 +223,10 @@ CREATE TRIGGER orchestrator_queue_wake AFTER INSERT ON duroxide.orchestrator_que
     FOR EACH STATEMENT EXECUTE FUNCTION duroxide._wake_on_insert('orchestrator');
 CREATE TRIGGER worker_queue_wake AFTER INSERT ON duroxide.worker_queue
     FOR EACH STATEMENT EXECUTE FUNCTION duroxide._wake_on_insert('worker');
+CREATE TRIGGER orchestrations_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON duroxide.orchestrations
+    FOR EACH STATEMENT EXECUTE FUNCTION duroxide._registry_changed();
+CREATE TRIGGER activities_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON duroxide.activities
+    FOR EACH STATEMENT EXECUTE FUNCTION duroxide._registry_changed();
 CREATE TRIGGER instances_terminal_wake AFTER UPDATE OF status ON duroxide.instances
     FOR EACH ROW WHEN (NEW.status <> 'Running' AND OLD.status = 'Running')
     EXECUTE FUNCTION duroxide._wake_waiters();
@@ -309,8 +317,6 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input)
-    VALUES (p_instance_id, 1, p_version, p_input);
     INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, data)
     VALUES (p_instance_id, 1, 'ExecutionStarted', NULL);
     RETURN true;
@@ -752,7 +758,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'completed_instances', count(*) FILTER (WHERE status = 'Completed'),
         'failed_instances', count(*) FILTER (WHERE status = 'Failed'),
         'cancelled_instances', count(*) FILTER (WHERE status = 'Cancelled'),
-        'total_executions', (SELECT count(*) FROM duroxide.executions),
+        'total_executions', (SELECT count(*) FROM duroxide.executions)
+                            + count(*) FILTER (WHERE status = 'Running'),
         'total_history_events', (SELECT count(*) FROM duroxide.history))
       FROM duroxide.instances
 $$;

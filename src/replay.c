@@ -61,6 +61,7 @@
 #include "utils/uuid.h"
 
 #include "guc.h"
+#include "registry.h"
 #include "replay.h"
 #include "util.h"
 
@@ -563,18 +564,9 @@ DxRetryDelay(const DxRetryPolicy *p, int failed_attempt)
 static void
 CheckActivityRegistered(const char *name)
 {
-	static DxPlan plan = {NULL, "SELECT 1 FROM duroxide.activities WHERE name = $1", 1, {TEXTOID}};
-	Datum		values[1];
-	int			ret;
-	bool		found;
+	DxFunctionInfo fi;
 
-	SPI_connect();
-	values[0] = CStringGetTextDatum(name);
-	ret = DxExecPlan(&plan, values, NULL, true, 1);
-	DxExpect(ret, SPI_OK_SELECT, "activity lookup");
-	found = SPI_processed > 0;
-	SPI_finish();
-	if (!found)
+	if (!DxLookupActivity(name, &fi))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("activity \"%s\" is not registered", name),

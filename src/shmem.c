@@ -62,6 +62,7 @@ typedef struct DxShared
 {
 	slock_t		mutex;
 	int64		boot_id;
+	pg_atomic_uint64 registry_generation;	/* see registry.c */
 	int			nwaiters;
 	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
@@ -72,6 +73,7 @@ static int	my_slot = -1;
 
 /* wake-ups requested by the current transaction */
 static int	pending_wake = 0;
+static bool pending_registry_bump = false;
 static uint32 pending_waiters[DX_MAX_PENDING_WAITERS];
 static int	npending_waiters = 0;
 static bool pending_waiters_overflow = false;
@@ -105,6 +107,7 @@ DxShmemStartup(void)
 
 		memset(dx_shared, 0, DxShmemSize());
 		SpinLockInit(&dx_shared->mutex);
+		pg_atomic_init_u64(&dx_shared->registry_generation, 1);
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
 		for (i = 0; i < dx_shared->nwaiters; i++)
@@ -264,6 +267,21 @@ DxRequestWake(int what)
 	pending_wake |= what;
 }
 
+/* ask for the registry generation to move when this transaction commits */
+void
+DxRequestRegistryBump(void)
+{
+	DxInstallXactCallback();
+	pending_registry_bump = true;
+}
+
+/* the current registry generation (0 without shared memory) */
+uint64
+DxRegistryGeneration(void)
+{
+	return dx_shared ? pg_atomic_read_u64(&dx_shared->registry_generation) : 0;
+}
+
 /* ask for the waiters of an instance to be woken when this transaction commits */
 void
 DxRequestWaiterWake(const char *instance_id)
@@ -302,6 +320,8 @@ DxDoWakeups(void)
 
 	if (dx_shared == NULL)
 		return;
+	if (pending_registry_bump)
+		pg_atomic_fetch_add_u64(&dx_shared->registry_generation, 1);
 	if (pending_wake)
 	{
 		for (i = 0; i < DX_MAX_WORKERS; i++)
@@ -342,6 +362,7 @@ static void
 DxResetPending(void)
 {
 	pending_wake = 0;
+	pending_registry_bump = false;
 	npending_waiters = 0;
 	pending_waiters_overflow = false;
 }

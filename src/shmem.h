@@ -51,6 +51,8 @@ extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
 extern int	DxSlotKind(int slot);
 
 extern void DxRequestWake(int what);
+extern void DxRequestRegistryBump(void);
+extern uint64 DxRegistryGeneration(void);
 extern void DxRequestWaiterWake(const char *instance_id);
 extern void DxWaiterRegister(const char *instance_id);
 extern void DxWaiterUnregister(void);
