@@ -324,12 +324,19 @@ RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
-/* one batch: claim and commit, then run and commit; false when no work */
+/*
+ * One batch: claim and commit, then run and commit; false when no work.
+ * An attempt delivered before (delivery_count > 1) may be the one that
+ * crashed the process: it runs alone in its own transaction (see
+ * DxDispatchBatch).
+ */
 bool
 DxActivityBatch(int slot, long *sleep_ms)
 {
 	Attempt    *attempts;
+	Attempt    *normal;
 	int			n;
+	int			nnormal = 0;
 	MemoryContext batch = CurrentMemoryContext;
 
 	DxBeginTxn("duroxide: claiming activities");
@@ -342,10 +349,26 @@ DxActivityBatch(int slot, long *sleep_ms)
 	if (n == 0)
 		return false;
 
-	DxBeginTxn("duroxide: running activities");
-	RunAttempts(attempts, n, slot, batch);
-	DxCommitTxn();
-	MemoryContextSwitchTo(batch);
+	normal = palloc(sizeof(Attempt) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (attempts[i].delivery_count <= 1)
+		{
+			normal[nnormal++] = attempts[i];
+			continue;
+		}
+		DxBeginTxn("duroxide: running a suspect activity alone");
+		RunAttempts(&attempts[i], 1, slot, batch);
+		DxCommitTxn();
+		MemoryContextSwitchTo(batch);
+	}
+	if (nnormal > 0)
+	{
+		DxBeginTxn("duroxide: running activities");
+		RunAttempts(normal, nnormal, slot, batch);
+		DxCommitTxn();
+		MemoryContextSwitchTo(batch);
+	}
 	return true;
 }
 

@@ -1168,12 +1168,20 @@ RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
-/* one batch: claim and commit, then run and commit; false when no work */
+/*
+ * One batch: claim and commit, then run and commit; false when no work.
+ * Instances claimed before without a committed turn (claim_count > 1) may
+ * be the ones that crashed the process: each runs alone in its own
+ * transaction, so the instances batched with it keep their counts at zero
+ * and only a real crasher accumulates deliveries up to poison.
+ */
 bool
 DxDispatchBatch(int slot, long *sleep_ms)
 {
 	Instance   *insts;
+	Instance   *normal;
 	int			n;
+	int			nnormal = 0;
 	MemoryContext batch = CurrentMemoryContext;
 
 	DxBeginTxn("duroxide: claiming instances");
@@ -1185,10 +1193,26 @@ DxDispatchBatch(int slot, long *sleep_ms)
 	if (n == 0)
 		return false;
 
-	DxBeginTxn("duroxide: running turns");
-	RunInstances(insts, n, slot, batch);
-	DxCommitTxn();
-	MemoryContextSwitchTo(batch);
+	normal = palloc(sizeof(Instance) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (insts[i].claim_count <= 1)
+		{
+			normal[nnormal++] = insts[i];
+			continue;
+		}
+		DxBeginTxn("duroxide: running a suspect turn alone");
+		RunInstances(&insts[i], 1, slot, batch);
+		DxCommitTxn();
+		MemoryContextSwitchTo(batch);
+	}
+	if (nnormal > 0)
+	{
+		DxBeginTxn("duroxide: running turns");
+		RunInstances(normal, nnormal, slot, batch);
+		DxCommitTxn();
+		MemoryContextSwitchTo(batch);
+	}
 	return true;
 }
 
