@@ -38,7 +38,6 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=./output_iso \
 # TAP: test/t/*.pl with PostgreSQL::Test::Cluster
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
-PROVE_FLAGS = -I $(srcdir)/test/t
 
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log
 

@@ -58,7 +58,7 @@ finish() {
             as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     if [ "$OK" != 1 ] && [ -s "$LOG" ]; then
-        say "" "---- server log (last 60 lines) ----"
+        printf '\n---- server log (last 60 lines) ----\n'
         tail -n 60 "$LOG"
     fi
     if [ "${KEEP_DEMO:-0}" = 1 ]; then
@@ -67,7 +67,7 @@ finish() {
         rm -rf "$DEMO_DIR"
     fi
     if [ "$OK" != 1 ]; then
-        say "" "DEMO FAILED"
+        printf '\nDEMO FAILED\n'
         [ "$rc" -ne 0 ] || rc=1
     fi
     exit "$rc"
@@ -76,12 +76,18 @@ trap finish EXIT
 
 # psql on the demo database: quiet, stop at the first error
 dpsql() {
-    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEMO_DIR" -p "$PORT" -d "$DB" "$@"
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEMO_DIR" -p "$PORT" -U postgres -d "$DB" "$@"
 }
 
 # a single value
 value() {
     dpsql -t -A -c "$1"
+}
+
+# show a statement, then run it (its result is not shown)
+run() {
+    printf '  sql> %s\n' "$(tr -s ' \n' ' ' <<< "$1" | sed 's/ $//')"
+    dpsql -o /dev/null -c "$1"
 }
 
 # fail with a message
@@ -104,16 +110,26 @@ duroxide.database = '$DB'
 EOF
 STARTED=1
 as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
-as_pg "$PG_BIN/createdb" -h "$DEMO_DIR" -p "$PORT" "$DB"
+as_pg "$PG_BIN/createdb" -h "$DEMO_DIR" -p "$PORT" -U postgres "$DB"
 dpsql -c 'CREATE EXTENSION duroxide'
 # fed on stdin: the checkout need not be readable by the postgres user
-dpsql < "$ROOT/examples/hello.sql" >/dev/null
-dpsql < "$ROOT/examples/approval.sql" >/dev/null
+PGOPTIONS='-c client_min_messages=warning' dpsql < "$ROOT/examples/hello.sql" >/dev/null
+PGOPTIONS='-c client_min_messages=warning' dpsql < "$ROOT/examples/approval.sql" >/dev/null
 say "loaded examples/hello.sql and examples/approval.sql"
+
+# the workers start with the server and wait for CREATE EXTENSION; wait
+# (at most 30 s) until they are attached, so that the first start does
+# not warn that no worker runs yet
+for _ in $(seq 1 300); do
+    [ "$(value 'SELECT duroxide._workers_running()')" = t ] && break
+    sleep 0.1
+done
+[ "$(value 'SELECT duroxide._workers_running()')" = t ] || fail "the duroxide workers did not start"
+say "the duroxide workers run"
 
 # ---------------------------------------------------------------------------
 step "1. HelloWorkflow"
-dpsql -c "SELECT duroxide.start_orchestration('hello-1', 'HelloWorkflow', '{\"name\": \"World\"}')"
+run "SELECT duroxide.start_orchestration('hello-1', 'HelloWorkflow', '{\"name\": \"World\"}')"
 hello="$(value "SELECT output #>> '{}' FROM duroxide.wait_for_orchestration('hello-1', 30000)")"
 dpsql -c "SELECT instance_id, status, output FROM duroxide.get_orchestration_status('hello-1')"
 [ "$hello" = "Hello, World!" ] || fail "hello-1 output is '$hello', not 'Hello, World!'"
@@ -121,7 +137,7 @@ say "hello-1 says: $hello"
 
 # ---------------------------------------------------------------------------
 step "2. ApprovalWorkflow, approved from another session"
-dpsql -c "SELECT duroxide.start_orchestration('approval-1', 'ApprovalWorkflow',
+run "SELECT duroxide.start_orchestration('approval-1', 'ApprovalWorkflow',
             '{\"requester\": \"alice\", \"item\": \"new laptop\", \"timeout_ms\": 60000}')"
 
 # wait until the workflow has recorded the request and waits for a decision
@@ -136,7 +152,7 @@ done
 dpsql -c "SELECT instance_id, status, custom_status FROM duroxide.get_orchestration_status('approval-1')"
 
 say "bob approves, in his own session:"
-dpsql -c "SELECT duroxide.raise_event('approval-1', 'approval', '{\"approved\": true, \"by\": \"bob\"}')"
+run "SELECT duroxide.raise_event('approval-1', 'approval', '{\"approved\": true, \"by\": \"bob\"}')"
 
 approval="$(value "SELECT output FROM duroxide.wait_for_orchestration('approval-1', 30000)")"
 say "approval-1 output: $approval"
@@ -147,7 +163,7 @@ say "approval-1 output: $approval"
 
 # ---------------------------------------------------------------------------
 step "3. ApprovalWorkflow, nobody answers within 2 seconds"
-dpsql -c "SELECT duroxide.start_orchestration('approval-2', 'ApprovalWorkflow',
+run "SELECT duroxide.start_orchestration('approval-2', 'ApprovalWorkflow',
             '{\"requester\": \"carol\", \"item\": \"standing desk\", \"timeout_ms\": 2000}')"
 timed_out="$(value "SELECT output FROM duroxide.wait_for_orchestration('approval-2', 30000)")"
 say "approval-2 output: $timed_out"

@@ -365,7 +365,7 @@ BEGIN
        OR p.proargtypes[1] <> 'jsonb'::regtype OR p.prorettype <> 'jsonb'::regtype OR p.proretset THEN
         RAISE EXCEPTION 'function % does not have the signature of a duroxide %', fn, kind
             USING ERRCODE = 'invalid_function_definition',
-                  HINT = format('A %s function must be declared as %s.', kind, expected);
+                  HINT = format('An %s function must be declared as %s.', kind, expected);
     END IF;
     RETURN false;
 END

@@ -94,15 +94,16 @@ sub history_count
 	);
 }
 
-# wait until the instance's durable timer is scheduled: it then is a row
-# of the timer queue (a message not yet visible), not just a pending start
+# wait until the instance's durable timer is scheduled (TimerCreated is in its
+# history, committed with the turn that created the timer)
 sub timer_scheduled
 {
-	my ($what) = @_;
+	my ($id, $what) = @_;
 	ok( $node->poll_query_until(
 			'postgres',
-			"SELECT timer_queue >= 1 FROM duroxide.get_queue_depths()"),
-		"$what: the durable timer is scheduled");
+			"SELECT count(*) > 0 FROM duroxide.get_history('$id') WHERE event_type = 'TimerCreated'"
+		),
+		"$what: the durable timer of $id is scheduled");
 }
 
 # ---------------------------------------------------------------------------
@@ -110,7 +111,7 @@ sub timer_scheduled
 
 $node->safe_psql('postgres',
 	"SELECT duroxide.start_orchestration('sleeper-crash', 'SleepyWorkflow')");
-timer_scheduled('crash');
+timer_scheduled('sleeper-crash', 'crash');
 
 # start the hello instance and go down at once: its start or its activity is
 # most likely still in a queue when the server crashes
@@ -136,7 +137,7 @@ is( $node->safe_psql(
 
 $node->safe_psql('postgres',
 	"SELECT duroxide.start_orchestration('sleeper-clean', 'SleepyWorkflow')");
-timer_scheduled('clean restart');
+timer_scheduled('sleeper-clean', 'clean restart');
 $node->restart;
 
 completes_with('sleeper-clean', 'woke', 'clean restart');
