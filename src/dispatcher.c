@@ -168,17 +168,17 @@ static DxPlan insert_history_plan = {NULL,
 static DxPlan insert_activities_plan = {NULL,
 	"INSERT INTO duroxide.worker_queue (instance_id, execution_id, activity_id, activity_name, input, attempt,"
 	"  timeout_ms, orchestration_name, orchestration_version, visible_at)"
-	" SELECT u.i, u.e, u.a, u.n, u.inp, u.att, NULLIF(u.t, 0), u.o, u.v, now() + u.d * interval '1 millisecond'"
+	" SELECT u.i, u.e, u.a, u.n, u.inp, u.att, NULLIF(u.t, 0), u.o, u.v, coalesce(u.due, now())"
 	"   FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::jsonb[], $6::int4[], $7::int8[],"
-	"               $8::text[], $9::text[], $10::int8[]) u(i, e, a, n, inp, att, t, o, v, d)",
+	"               $8::text[], $9::text[], $10::timestamptz[]) u(i, e, a, n, inp, att, t, o, v, due)",
 10, {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
-TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID}};
+TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID}};
 
 static DxPlan insert_messages_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind, source_event_id, data, visible_at)"
-	" SELECT u.i, u.e, u.k, u.s, u.d, now() + u.delay * interval '1 millisecond'"
-	"   FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::jsonb[], $6::int8[]) u(i, e, k, s, d, delay)",
-6, {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, JSONBARRAYOID, INT8ARRAYOID}};
+	" SELECT u.i, u.e, u.k, u.s, u.d, coalesce(u.due, now())"
+	"   FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::jsonb[], $6::timestamptz[]) u(i, e, k, s, d, due)",
+6, {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, JSONBARRAYOID, TIMESTAMPTZARRAYOID}};
 
 static DxPlan delete_messages_plan = {NULL,
 	"DELETE FROM duroxide.orchestrator_queue WHERE id = ANY($1)",
@@ -393,9 +393,9 @@ typedef struct Writes
 	/* duroxide.history */
 	DatumList	h_inst, h_exec, h_id, h_type, h_src, h_data;
 	/* duroxide.worker_queue */
-	DatumList	w_inst, w_exec, w_aid, w_name, w_input, w_attempt, w_timeout, w_oname, w_over, w_delay;
+	DatumList	w_inst, w_exec, w_aid, w_name, w_input, w_attempt, w_timeout, w_oname, w_over, w_due;
 	/* duroxide.orchestrator_queue inserts and deletes */
-	DatumList	m_inst, m_exec, m_kind, m_src, m_data, m_delay;
+	DatumList	m_inst, m_exec, m_kind, m_src, m_data, m_due;
 	DatumList	consumed;
 	DatumList	terminal;
 	DatumList	released;		/* instances whose claim is released unchanged */
@@ -433,14 +433,14 @@ DlJsonb(DatumList *l, Jsonb *j)
 /* queue a message for some instance */
 static void
 AddMessage(Writes *w, const char *instance_id, int32 execution_id, const char *kind,
-		   int64 source_id, Jsonb *data, int64 delay_ms)
+		   int64 source_id, Jsonb *data, TimestampTz due_at)
 {
 	DlText(&w->m_inst, instance_id);
 	DlAdd(&w->m_exec, Int32GetDatum(execution_id), execution_id == 0);
 	DlText(&w->m_kind, kind);
 	DlAdd(&w->m_src, Int64GetDatum(source_id), source_id == 0);
 	DlJsonb(&w->m_data, data);
-	DlAdd(&w->m_delay, Int64GetDatum(delay_ms), false);
+	DlAdd(&w->m_due, TimestampTzGetDatum(due_at), due_at == 0);
 }
 
 /* execute a flush statement if its first list is not empty */
@@ -468,8 +468,8 @@ FlushWrites(Writes *w, int slot)
 	}
 	{
 		DatumList  *l[] = {&w->w_inst, &w->w_exec, &w->w_aid, &w->w_name, &w->w_input, &w->w_attempt,
-		&w->w_timeout, &w->w_oname, &w->w_over, &w->w_delay};
-		Oid			t[] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT8OID};
+		&w->w_timeout, &w->w_oname, &w->w_over, &w->w_due};
+		Oid			t[] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 
 		Flush(&insert_activities_plan, l, t, 10, SPI_OK_INSERT, "activity insert");
 	}
@@ -492,8 +492,8 @@ FlushWrites(Writes *w, int slot)
 		Flush(&release_plan, l, t, 1, SPI_OK_UPDATE, "claim release");
 	}
 	{
-		DatumList  *l[] = {&w->m_inst, &w->m_exec, &w->m_kind, &w->m_src, &w->m_data, &w->m_delay};
-		Oid			t[] = {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID, INT8OID};
+		DatumList  *l[] = {&w->m_inst, &w->m_exec, &w->m_kind, &w->m_src, &w->m_data, &w->m_due};
+		Oid			t[] = {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID, TIMESTAMPTZOID};
 
 		Flush(&insert_messages_plan, l, t, 6, SPI_OK_INSERT, "message insert");
 	}
@@ -674,7 +674,7 @@ ApplyActivityFailure(DxTurn *t, Message *m)
 			a.name = DxJbGetText(cmd->data, "name");
 			a.input = DxJbGet(cmd->data, "input");
 			a.attempt = (int) attempt + 1;
-			a.delay_ms = delay;
+			a.due_at = delay > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay) : 0;
 			a.timeout_ms = p.timeout_ms;
 			if (deadline > 0 && (a.timeout_ms == 0 || a.timeout_ms > deadline - now_ms - delay))
 				a.timeout_ms = Max(deadline - now_ms - delay, 1);
@@ -794,16 +794,48 @@ CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* perform the side effects the turn asked for */
-static void
-PerformActions(DxTurn *t, Instance *inst, Writes *w)
+/* true when a later action of the turn cancels this task */
+static bool
+CancelledInTurn(DxTurn *t, DxAction *a, DxActionKind cancel_kind)
 {
 	ListCell   *lc;
 
 	foreach(lc, t->actions)
 	{
+		DxAction   *c = (DxAction *) lfirst(lc);
+
+		if (c->kind == cancel_kind && c->event_id == a->event_id)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Perform the side effects the turn asked for.  Inserts are buffered until
+ * the batch's write, so a task scheduled and cancelled in the same turn is
+ * simply not inserted; one scheduled in an earlier turn is deleted now.  A
+ * turn that ends its instance queues no timers for it, and no activities
+ * unless it completed (a completed orchestration's unawaited activities
+ * still run).
+ */
+static void
+PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
+{
+	ListCell   *lc;
+	bool		ended = strcmp(r->status, "Running") != 0 || r->execution_id != inst->execution_id;
+
+	foreach(lc, t->actions)
+	{
 		DxAction   *a = (DxAction *) lfirst(lc);
 		Datum		values[3];
+
+		if ((a->kind == ACT_ACTIVITY &&
+			 ((ended && strcmp(r->status, "Completed") != 0) || CancelledInTurn(t, a, ACT_CANCEL_ACTIVITY))) ||
+			(a->kind == ACT_TIMER && (ended || CancelledInTurn(t, a, ACT_CANCEL_TIMER))))
+			continue;
+		if ((a->kind == ACT_CANCEL_ACTIVITY || a->kind == ACT_CANCEL_TIMER) &&
+			a->event_id > (t->nloaded > 0 ? t->events[t->nloaded - 1].event_id : 0))
+			continue;			/* scheduled in this turn: never inserted */
 
 		values[0] = CStringGetTextDatum(t->instance_id);
 		values[1] = Int32GetDatum(t->execution_id);
@@ -819,10 +851,10 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w)
 				DlAdd(&w->w_timeout, Int64GetDatum(a->timeout_ms), false);
 				DlText(&w->w_oname, t->name);
 				DlText(&w->w_over, t->version);
-				DlAdd(&w->w_delay, Int64GetDatum(a->delay_ms), false);
+				DlAdd(&w->w_due, TimestampTzGetDatum(a->due_at), a->due_at == 0);
 				break;
 			case ACT_TIMER:
-				AddMessage(w, t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->delay_ms);
+				AddMessage(w, t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->due_at);
 				break;
 			case ACT_SUB_ORCHESTRATION:
 				if (!CreateInstance(a, inst, true, t->execution_id))
@@ -1043,7 +1075,7 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 				break;
 		}
 		if (outcome != DX_OUTCOME_FAILED)
-			PerformActions(t, inst, w);
+			PerformActions(t, inst, w, &r);
 	}
 	/* else: messages for an execution that has not started: consume them */
 

@@ -375,9 +375,11 @@ ReplayCommand(DxTurn *t, DxEventType type, const char *name, Jsonb *input, bool 
 	ev = &t->events[t->commands[pos]];
 	rec_name = DxJbGetText(ev->data, "name");
 	if (ev->type != type)
-		Nondeterministic(t, "nondeterministic: call %d of the orchestration is %s \"%s\", but history recorded %s \"%s\"",
-						 pos + 1, DxEventTypeName(type), name ? name : "",
-						 DxEventTypeName(ev->type), rec_name ? rec_name : "");
+		Nondeterministic(t, "nondeterministic: call %d of the orchestration is %s%s%s%s, but history recorded %s%s%s%s",
+						 pos + 1, DxEventTypeName(type),
+						 name ? " \"" : "", name ? name : "", name ? "\"" : "",
+						 DxEventTypeName(ev->type),
+						 rec_name ? " \"" : "", rec_name ? rec_name : "", rec_name ? "\"" : "");
 	if ((name || rec_name) && (name == NULL || rec_name == NULL || strcmp(name, rec_name) != 0))
 		Nondeterministic(t, "nondeterministic: call %d of the orchestration is %s \"%s\", but history recorded \"%s\"",
 						 pos + 1, DxEventTypeName(type), name ? name : "", rec_name ? rec_name : "");
@@ -686,7 +688,7 @@ duroxide_schedule_timer(PG_FUNCTION_ARGS)
 		memset(&a, 0, sizeof(a));
 		a.kind = ACT_TIMER;
 		a.event_id = id;
-		a.delay_ms = delay;
+		a.due_at = fire_at;		/* the time history records */
 		DxTurnAddAction(t, &a);
 		MemoryContextSwitchTo(old);
 	}
@@ -1169,12 +1171,18 @@ duroxide_await_any(PG_FUNCTION_ARGS)
 		Unwind(t);
 	}
 	live = Resolved(t);
+	/*
+	 * Every non-winner is cancelled, whatever it did later: a rule that does
+	 * not depend on timing, so replays agree (a lost subscription must not
+	 * take an event that arrives after the race).  Only work still pending
+	 * is withdrawn, once, when the await resolves live.
+	 */
 	for (i = 0; i < n; i++)
 	{
-		if (i == winner || st[i].done)
+		if (i == winner)
 			continue;
 		t->cancelled[st[i].cmdpos] = true;
-		if (live)
+		if (live && !st[i].done)
 			CancelLoser(t, &st[i]);
 	}
 	if (st[winner].failed)

@@ -11,6 +11,7 @@
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 /* history event types; names are stored in duroxide.history.event_type */
 typedef enum DxEventType
@@ -69,7 +70,7 @@ typedef struct DxAction
 	const char *instance_id;
 	const char *version;
 	Jsonb	   *input;
-	int64		delay_ms;
+	TimestampTz due_at;			/* timers and retries: when it becomes visible (0: now) */
 	int64		timeout_ms;
 	int			attempt;
 } DxAction;
