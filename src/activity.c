@@ -62,11 +62,22 @@ typedef struct Attempt
 
 static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.worker_queue w SET claim_boot = $1, claim_slot = $2, delivery_count = w.delivery_count + 1"
-	" WHERE w.id IN (SELECT id FROM duroxide.worker_queue WHERE claim_boot IS NULL AND visible_at <= now()"
+	" WHERE w.id IN (SELECT id FROM duroxide.worker_queue"
+	"                 WHERE claim_boot IS NULL AND delivery_count = 0 AND visible_at <= now()"
 	"                 ORDER BY visible_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
 3, {INT8OID, INT4OID, INT4OID}};
+
+/* a suspect: delivered before without a committed attempt (see dispatcher.c) */
+static DxPlan claim_suspect_plan = {NULL,
+	"UPDATE duroxide.worker_queue w SET claim_boot = $1, claim_slot = $2, delivery_count = w.delivery_count + 1"
+	" WHERE w.id = (SELECT id FROM duroxide.worker_queue"
+	"                WHERE claim_boot IS NULL AND delivery_count > 0 AND visible_at <= now()"
+	"                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
+	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
+2, {INT8OID, INT4OID}};
 
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL"
@@ -93,8 +104,11 @@ DxActivityRecover(int slot)
 	values[1] = Int32GetDatum(slot);
 	DxExpect(DxExecPlan(&recover_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
 	if (SPI_processed > 0)
+	{
 		ereport(LOG, (errmsg("duroxide activity worker: released %lu activity claims left by a stopped process",
 							 (unsigned long) SPI_processed)));
+		DxSuspectsPending(DX_KIND_ACTIVITY);
+	}
 	DxCommitTxn();
 }
 
@@ -232,9 +246,13 @@ Col(int row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
-/* claim attempts (in the current transaction); returns them in cxt */
+/*
+ * Claim attempts (in the current transaction); returns them in cxt.
+ * Normally up to batch_size never-delivered attempts; with suspect, one
+ * suspect attempt.
+ */
 static int
-ClaimAttempts(int slot, MemoryContext cxt, Attempt **out)
+ClaimAttempts(int slot, bool suspect, MemoryContext cxt, Attempt **out)
 {
 	Datum		values[3];
 	Attempt    *attempts;
@@ -244,7 +262,8 @@ ClaimAttempts(int slot, MemoryContext cxt, Attempt **out)
 	values[0] = Int64GetDatum(DxBootId());
 	values[1] = Int32GetDatum(slot);
 	values[2] = Int32GetDatum(duroxide_batch_size);
-	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "activity claim");
+	DxExpect(DxExecPlan(suspect ? &claim_suspect_plan : &claim_plan, values, NULL, false, 0),
+			 SPI_OK_UPDATE_RETURNING, "activity claim");
 	n = (int) SPI_processed;
 	old = MemoryContextSwitchTo(cxt);
 	attempts = palloc0(sizeof(Attempt) * (n + 1));
@@ -325,51 +344,66 @@ RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
 }
 
 /*
- * One batch: claim and commit, then run and commit; false when no work.
- * An attempt delivered before (delivery_count > 1) may be the one that
- * crashed the process: it runs alone in its own transaction (see
- * DxDispatchBatch).
+ * Run one suspect attempt alone, if the gate is open and no other suspect
+ * runs in the database; returns whether one ran.  The poison accounting is
+ * the one of dispatcher.c (RunSuspectTurn): only an attempt that crashes the
+ * server while it runs alone keeps counting deliveries.
  */
+static bool
+RunSuspectAttempt(int slot, MemoryContext cxt)
+{
+	uint32		epoch;
+	Attempt    *attempts;
+	int			n;
+
+	if (!DxSuspectsPossible(DX_KIND_ACTIVITY, &epoch))
+		return false;
+	DxBeginTxn("duroxide: claiming a suspect activity");
+	if (!DxSuspectLockTry())
+	{
+		DxCommitTxn();
+		return false;
+	}
+	n = ClaimAttempts(slot, true, cxt, &attempts);
+	DxCommitTxn();
+	MemoryContextSwitchTo(cxt);
+	if (n == 0)
+		DxSuspectsNoneAt(DX_KIND_ACTIVITY, epoch);
+	else
+	{
+		DxBeginTxn("duroxide: running a suspect activity alone");
+		RunAttempts(attempts, n, slot, cxt);
+		DxCommitTxn();
+		MemoryContextSwitchTo(cxt);
+	}
+	DxSuspectLockRelease();
+	return n > 0;
+}
+
+/* one batch: claim and commit, then run and commit; false when no work */
 bool
 DxActivityBatch(int slot, long *sleep_ms)
 {
 	Attempt    *attempts;
-	Attempt    *normal;
 	int			n;
-	int			nnormal = 0;
 	MemoryContext batch = CurrentMemoryContext;
+	bool		suspect = RunSuspectAttempt(slot, batch);
 
 	DxBeginTxn("duroxide: claiming activities");
-	n = ClaimAttempts(slot, batch, &attempts);
-	if (n == 0)
+	n = ClaimAttempts(slot, false, batch, &attempts);
+	if (n == 0 && !suspect)
 		*sleep_ms = DxMsUntil("SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
 							  "  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL");
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
-	if (n == 0)
-		return false;
-
-	normal = palloc(sizeof(Attempt) * n);
-	for (int i = 0; i < n; i++)
-	{
-		if (attempts[i].delivery_count <= 1)
-		{
-			normal[nnormal++] = attempts[i];
-			continue;
-		}
-		DxBeginTxn("duroxide: running a suspect activity alone");
-		RunAttempts(&attempts[i], 1, slot, batch);
-		DxCommitTxn();
-		MemoryContextSwitchTo(batch);
-	}
-	if (nnormal > 0)
+	if (n > 0)
 	{
 		DxBeginTxn("duroxide: running activities");
-		RunAttempts(normal, nnormal, slot, batch);
+		RunAttempts(attempts, n, slot, batch);
 		DxCommitTxn();
 		MemoryContextSwitchTo(batch);
 	}
-	return true;
+	return n > 0 || suspect;
 }
 
 /*
@@ -384,7 +418,7 @@ duroxide_activity_batch(PG_FUNCTION_ARGS)
 	int			slot = PG_GETARG_INT32(0);
 
 	SPI_connect();
-	n = ClaimAttempts(slot, CurrentMemoryContext, &attempts);
+	n = ClaimAttempts(slot, false, CurrentMemoryContext, &attempts);
 	if (n > 0)
 		RunAttempts(attempts, n, slot, CurrentMemoryContext);
 	SPI_finish();

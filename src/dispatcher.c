@@ -132,10 +132,21 @@ static DxPlan candidates_plan = {NULL,
 static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id IN (SELECT c.instance_id FROM duroxide.instances c"
-	"                          WHERE c.instance_id = ANY($3) AND c.claim_boot IS NULL"
+	"                          WHERE c.instance_id = ANY($3) AND c.claim_boot IS NULL AND c.claim_count = 0"
 	"                          LIMIT $4 FOR UPDATE SKIP LOCKED)"
 	" RETURNING " CLAIM_COLUMNS,
 4, {INT8OID, INT4OID, TEXTARRAYOID, INT4OID}};
+
+/* a suspect: claimed before without a committed turn (see DxDispatchBatch) */
+static DxPlan claim_suspect_plan = {NULL,
+	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
+	" WHERE i.instance_id = (SELECT c.instance_id FROM duroxide.instances c"
+	"                         WHERE c.claim_count > 0 AND c.claim_boot IS NULL"
+	"                           AND EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q"
+	"                                        WHERE q.instance_id = c.instance_id AND q.visible_at <= now())"
+	"                         LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	" RETURNING " CLAIM_COLUMNS,
+2, {INT8OID, INT4OID}};
 
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL"
@@ -303,8 +314,11 @@ DxDispatcherRecover(int slot)
 	values[1] = Int32GetDatum(slot);
 	DxExpect(DxExecPlan(&recover_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
 	if (SPI_processed > 0)
+	{
 		ereport(LOG, (errmsg("duroxide dispatcher: released %lu instance claims left by a stopped process",
 							 (unsigned long) SPI_processed)));
+		DxSuspectsPending(DX_KIND_DISPATCHER);
+	}
 	DxCommitTxn();
 }
 
@@ -529,9 +543,13 @@ FlushWrites(Writes *w, int slot)
  * Claiming and loading
  * ------------------------------------------------------------------------ */
 
-/* claim instances (in the current transaction); their rows go into cxt */
+/*
+ * Claim instances (in the current transaction); their rows go into cxt.
+ * Normally up to batch_size never-claimed instances; with suspect, one
+ * suspect instance.
+ */
 static int
-ClaimInstances(int slot, MemoryContext cxt, Instance **out)
+ClaimInstances(int slot, bool suspect, MemoryContext cxt, Instance **out)
 {
 	Datum		values[4];
 	DatumList	cands = {0};
@@ -539,18 +557,23 @@ ClaimInstances(int slot, MemoryContext cxt, Instance **out)
 	int			n;
 	MemoryContext old;
 
-	values[0] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
-	DxExpect(DxExecPlan(&candidates_plan, values, NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
-	if (SPI_processed == 0)
-		return 0;
-	for (uint64 i = 0; i < SPI_processed; i++)
-		DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
-
 	values[0] = Int64GetDatum(DxBootId());
 	values[1] = Int32GetDatum(slot);
-	values[2] = DlArray(&cands, TEXTOID);
-	values[3] = Int32GetDatum(duroxide_batch_size);
-	DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
+	if (suspect)
+		DxExpect(DxExecPlan(&claim_suspect_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING,
+				 "suspect claim");
+	else
+	{
+		values[2] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
+		DxExpect(DxExecPlan(&candidates_plan, &values[2], NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
+		if (SPI_processed == 0)
+			return 0;
+		for (uint64 i = 0; i < SPI_processed; i++)
+			DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
+		values[2] = DlArray(&cands, TEXTOID);
+		values[3] = Int32GetDatum(duroxide_batch_size);
+		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
+	}
 	n = (int) SPI_processed;
 	old = MemoryContextSwitchTo(cxt);
 	insts = palloc0(sizeof(Instance) * (n + 1));
@@ -1096,6 +1119,7 @@ ReleaseClaims(Instance *insts, int n)
 		DlText(&ids, insts[i].instance_id);
 	values[0] = DlArray(&ids, TEXTOID);
 	DxExpect(DxExecPlan(&release_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim release");
+	DxSuspectsPending(DX_KIND_DISPATCHER);	/* their claim_count stays > 0 */
 }
 
 /* report an engine error of a turn or a batch */
@@ -1201,51 +1225,72 @@ RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
 }
 
 /*
- * One batch: claim and commit, then run and commit; false when no work.
- * Instances claimed before without a committed turn (claim_count > 1) may
- * be the ones that crashed the process: each runs alone in its own
- * transaction, so the instances batched with it keep their counts at zero
- * and only a real crasher accumulates deliveries up to poison.
+ * Run one suspect instance alone, if the gate is open and no other suspect
+ * (of any kind) runs in the database; returns whether one ran.
+ *
+ * Poison accounting: a normal claim takes only instances never claimed since
+ * their last committed turn and increments claim_count 0 -> 1.  When a
+ * process crashes, every process of the server restarts, so everything in
+ * flight anywhere becomes a suspect (claim_count > 0, claim released).
+ * Suspects run one at a time in the whole database (advisory lock), each
+ * alone in its own transactions: an innocent one commits and returns to 0;
+ * only the one that crashes the server while it runs alone keeps counting
+ * up to duroxide.max_attempts, where it is failed as poison.
  */
+static bool
+RunSuspectTurn(int slot, MemoryContext cxt)
+{
+	uint32		epoch;
+	Instance   *insts;
+	int			n;
+
+	if (!DxSuspectsPossible(DX_KIND_DISPATCHER, &epoch))
+		return false;
+	DxBeginTxn("duroxide: claiming a suspect instance");
+	if (!DxSuspectLockTry())
+	{
+		DxCommitTxn();
+		return false;
+	}
+	n = ClaimInstances(slot, true, cxt, &insts);
+	DxCommitTxn();
+	MemoryContextSwitchTo(cxt);
+	if (n == 0)
+		DxSuspectsNoneAt(DX_KIND_DISPATCHER, epoch);
+	else
+	{
+		DxBeginTxn("duroxide: running a suspect turn alone");
+		RunInstances(insts, n, slot, cxt);
+		DxCommitTxn();
+		MemoryContextSwitchTo(cxt);
+	}
+	DxSuspectLockRelease();
+	return n > 0;
+}
+
+/* one batch: claim and commit, then run and commit; false when no work */
 bool
 DxDispatchBatch(int slot, long *sleep_ms)
 {
 	Instance   *insts;
-	Instance   *normal;
 	int			n;
-	int			nnormal = 0;
 	MemoryContext batch = CurrentMemoryContext;
+	bool		suspect = RunSuspectTurn(slot, batch);
 
 	DxBeginTxn("duroxide: claiming instances");
-	n = ClaimInstances(slot, batch, &insts);
-	if (n == 0)
+	n = ClaimInstances(slot, false, batch, &insts);
+	if (n == 0 && !suspect)
 		*sleep_ms = MsUntilPlan(&next_due_plan);
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
-	if (n == 0)
-		return false;
-
-	normal = palloc(sizeof(Instance) * n);
-	for (int i = 0; i < n; i++)
-	{
-		if (insts[i].claim_count <= 1)
-		{
-			normal[nnormal++] = insts[i];
-			continue;
-		}
-		DxBeginTxn("duroxide: running a suspect turn alone");
-		RunInstances(&insts[i], 1, slot, batch);
-		DxCommitTxn();
-		MemoryContextSwitchTo(batch);
-	}
-	if (nnormal > 0)
+	if (n > 0)
 	{
 		DxBeginTxn("duroxide: running turns");
-		RunInstances(normal, nnormal, slot, batch);
+		RunInstances(insts, n, slot, batch);
 		DxCommitTxn();
 		MemoryContextSwitchTo(batch);
 	}
-	return true;
+	return n > 0 || suspect;
 }
 
 /*
@@ -1260,7 +1305,7 @@ duroxide_dispatch_batch(PG_FUNCTION_ARGS)
 	int			n;
 
 	SPI_connect();
-	n = ClaimInstances(PG_GETARG_INT32(0), CurrentMemoryContext, &insts);
+	n = ClaimInstances(PG_GETARG_INT32(0), false, CurrentMemoryContext, &insts);
 	if (n > 0)
 		RunInstances(insts, n, PG_GETARG_INT32(0), CurrentMemoryContext);
 	SPI_finish();

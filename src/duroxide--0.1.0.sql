@@ -124,6 +124,9 @@ CREATE INDEX instances_parent_idx ON duroxide.instances (parent_instance_id)
     WHERE parent_instance_id IS NOT NULL;
 CREATE INDEX instances_claimed_idx ON duroxide.instances (claim_boot)
     WHERE claim_boot IS NOT NULL;
+-- suspects: claimed before without a committed turn (src/dispatcher.c)
+CREATE INDEX instances_suspect_idx ON duroxide.instances (instance_id)
+    WHERE claim_count > 0;
 CREATE INDEX instances_status_idx ON duroxide.instances (status, completed_at);
 
 -- one row per ended execution (the running one is described by its instance row)
@@ -182,7 +185,10 @@ CREATE TABLE duroxide.worker_queue (
     created_at              timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX worker_queue_ready_idx ON duroxide.worker_queue (visible_at, id)
-    WHERE claim_boot IS NULL;
+    WHERE claim_boot IS NULL AND delivery_count = 0;
+-- suspects: delivered before without a committed attempt (src/activity.c)
+CREATE INDEX worker_queue_suspect_idx ON duroxide.worker_queue (id)
+    WHERE claim_boot IS NULL AND delivery_count > 0;
 CREATE INDEX worker_queue_instance_idx ON duroxide.worker_queue (instance_id);
 CREATE INDEX worker_queue_claimed_idx ON duroxide.worker_queue (claim_boot)
     WHERE claim_boot IS NOT NULL;

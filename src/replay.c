@@ -208,6 +208,8 @@ AddEvent(DxTurn *t, int64 event_id, DxEventType type, int64 source_id, Jsonb *da
 	ev->type = type;
 	ev->source_id = source_id;
 	ev->data = data;
+	ev->cmdpos = -1;
+	ev->decoded = false;
 
 	if (IsCompletion(type) && source_id > 0)
 	{
@@ -233,6 +235,7 @@ AddEvent(DxTurn *t, int64 event_id, DxEventType type, int64 source_id, Jsonb *da
 			t->cancelled = repalloc(t->cancelled, sizeof(bool) * t->maxcommands);
 		}
 		t->cancelled[t->ncommands] = false;
+		ev->cmdpos = t->ncommands;
 		t->commands[t->ncommands++] = t->nevents;
 	}
 	t->nevents++;
@@ -270,6 +273,21 @@ DxTurnEvent(DxTurn *t, int64 event_id)
 		if (t->events[i].event_id == event_id)
 			return &t->events[i];
 	return NULL;
+}
+
+/* decode a command's name and input once (replay reads them on every turn) */
+static void
+Decode(DxTurn *t, DxEvent *ev)
+{
+	if (!ev->decoded)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		ev->name = DxJbGetText(ev->data, "name");
+		ev->input = DxJbGet(ev->data, "input");
+		ev->decoded = true;
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /* true when the command with this id already has its completion */
@@ -373,7 +391,8 @@ ReplayCommand(DxTurn *t, DxEventType type, const char *name, Jsonb *input, bool 
 	if (pos >= t->ncommands)
 		return NULL;
 	ev = &t->events[t->commands[pos]];
-	rec_name = DxJbGetText(ev->data, "name");
+	Decode(t, ev);
+	rec_name = ev->name;
 	if (ev->type != type)
 		Nondeterministic(t, "nondeterministic: call %d of the orchestration is %s%s%s%s, but history recorded %s%s%s%s",
 						 pos + 1, DxEventTypeName(type),
@@ -383,7 +402,7 @@ ReplayCommand(DxTurn *t, DxEventType type, const char *name, Jsonb *input, bool 
 	if ((name || rec_name) && (name == NULL || rec_name == NULL || strcmp(name, rec_name) != 0))
 		Nondeterministic(t, "nondeterministic: call %d of the orchestration is %s \"%s\", but history recorded \"%s\"",
 						 pos + 1, DxEventTypeName(type), name ? name : "", rec_name ? rec_name : "");
-	if (compare_input && !DxJsonbEqual(input, DxJbGet(ev->data, "input")))
+	if (compare_input && !DxJsonbEqual(input, ev->input))
 		Nondeterministic(t, "nondeterministic: call %d of the orchestration (%s \"%s\") has a different input than history recorded",
 						 pos + 1, DxEventTypeName(type), name ? name : "");
 	return ev;
@@ -396,17 +415,34 @@ RecordCommand(DxTurn *t, DxEventType type, Jsonb *data)
 	return DxTurnAppend(t, type, 0, data);
 }
 
+/* the blessed result row type of a function, cached for its call site */
+static TupleDesc
+ResultTupleDesc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	tupdesc;
+
+	if (fcinfo->flinfo->fn_extra != NULL)
+		return (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "duroxide: return type must be a row type");
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+	}
+	fcinfo->flinfo->fn_extra = tupdesc;
+	return tupdesc;
+}
+
 /* build a duroxide.task datum */
 static Datum
 MakeTask(FunctionCallInfo fcinfo, DxTurn *t, int64 task_id, DxEventType type)
 {
-	TupleDesc	tupdesc;
+	TupleDesc	tupdesc = ResultTupleDesc(fcinfo);
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "duroxide: return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = CStringGetTextDatum(t->instance_id);
 	values[1] = Int32GetDatum(t->execution_id);
 	values[2] = Int64GetDatum(task_id);
@@ -845,16 +881,13 @@ typedef struct TaskState
 	char	   *error;
 } TaskState;
 
-/* the command position of an event id */
+/* the command position of an event id, -1 if it is not a command */
 static int
 CommandPosition(DxTurn *t, int64 event_id)
 {
-	int			i;
+	DxEvent    *ev = DxTurnEvent(t, event_id);
 
-	for (i = 0; i < t->ncommands; i++)
-		if (t->events[t->commands[i]].event_id == event_id)
-			return i;
-	return -1;
+	return ev ? ev->cmdpos : -1;
 }
 
 /* the EventRaised matched to a subscription, or NULL */
@@ -862,19 +895,20 @@ static DxEvent *
 MatchEvent(DxTurn *t, int cmdpos)
 {
 	DxEvent    *sub = &t->events[t->commands[cmdpos]];
-	char	   *name = DxJbGetText(sub->data, "name");
+	char	   *name;
 	int			k = 0;
 	int			i;
 
+	Decode(t, sub);
+	name = sub->name;
 	for (i = 0; i < cmdpos; i++)
 	{
 		DxEvent    *c = &t->events[t->commands[i]];
 
 		if (c->type == EV_EVENT_SUBSCRIBED && !t->cancelled[i])
 		{
-			char	   *n = DxJbGetText(c->data, "name");
-
-			if (strcmp(n, name) == 0)
+			Decode(t, c);
+			if (strcmp(c->name, name) == 0)
 				k++;
 		}
 	}
@@ -1188,9 +1222,7 @@ duroxide_await_any(PG_FUNCTION_ARGS)
 	if (st[winner].failed)
 		RaiseTaskFailure(&st[winner]);
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "duroxide: return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	tupdesc = ResultTupleDesc(fcinfo);
 	values[0] = Int32GetDatum(winner + 1);
 	if (st[winner].value)
 		values[1] = JsonbPGetDatum(st[winner].value);

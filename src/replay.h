@@ -48,6 +48,10 @@ typedef struct DxEvent
 	DxEventType type;
 	int64		source_id;		/* 0: none */
 	Jsonb	   *data;
+	int			cmdpos;			/* position among commands, -1 if not one */
+	bool		decoded;		/* name and input below are filled */
+	char	   *name;			/* data->>'name' of a command */
+	Jsonb	   *input;			/* data->'input' of a command */
 } DxEvent;
 
 /* side effects a turn asks the dispatcher to perform */

@@ -35,6 +35,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "shmem.h"
@@ -63,6 +64,9 @@ typedef struct DxShared
 	slock_t		mutex;
 	int64		boot_id;
 	pg_atomic_uint64 registry_generation;	/* see registry.c */
+	/* per kind: suspects may exist while epoch != cleared (see DxSuspects*) */
+	pg_atomic_uint32 suspect_epoch[3];
+	pg_atomic_uint32 suspect_cleared[3];
 	int			nwaiters;
 	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
@@ -74,6 +78,7 @@ static int	my_slot = -1;
 /* wake-ups requested by the current transaction */
 static int	pending_wake = 0;
 static bool pending_registry_bump = false;
+static int	pending_suspects = 0;	/* bit per DxWorkerKind */
 static uint32 pending_waiters[DX_MAX_PENDING_WAITERS];
 static int	npending_waiters = 0;
 static bool pending_waiters_overflow = false;
@@ -108,6 +113,12 @@ DxShmemStartup(void)
 		memset(dx_shared, 0, DxShmemSize());
 		SpinLockInit(&dx_shared->mutex);
 		pg_atomic_init_u64(&dx_shared->registry_generation, 1);
+		/* a new boot: claims of the last one may have left suspects */
+		for (i = 0; i < 3; i++)
+		{
+			pg_atomic_init_u32(&dx_shared->suspect_epoch[i], 1);
+			pg_atomic_init_u32(&dx_shared->suspect_cleared[i], 0);
+		}
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
 		for (i = 0; i < dx_shared->nwaiters; i++)
@@ -267,6 +278,65 @@ DxRequestWake(int what)
 	pending_wake |= what;
 }
 
+/*
+ * Suspect gate.  Looking for suspects costs a query, and they exist only
+ * after a crash, a stopped worker or an engine error, so workers look only
+ * while the gate is open.  Whoever creates suspects calls
+ * DxSuspectsAppeared() after its transaction committed (epoch + 1); a worker
+ * that found none records the epoch it read *before* its query.  A suspect
+ * committed after that read moved the epoch on, so the gate stays open.
+ */
+bool
+DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch)
+{
+	if (dx_shared == NULL)
+		return false;
+	*epoch = pg_atomic_read_u32(&dx_shared->suspect_epoch[kind]);
+	return *epoch != pg_atomic_read_u32(&dx_shared->suspect_cleared[kind]);
+}
+
+/* no suspect of this kind existed when epoch was read */
+void
+DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch)
+{
+	if (dx_shared != NULL)
+		pg_atomic_write_u32(&dx_shared->suspect_cleared[kind], epoch);
+}
+
+/* suspects of this kind may exist (call after the commit that made them) */
+void
+DxSuspectsAppeared(DxWorkerKind kind)
+{
+	if (dx_shared != NULL)
+		pg_atomic_fetch_add_u32(&dx_shared->suspect_epoch[kind], 1);
+}
+
+/* the current transaction leaves suspects of a kind: open the gate at commit */
+void
+DxSuspectsPending(DxWorkerKind kind)
+{
+	DxInstallXactCallback();
+	pending_suspects |= 1 << kind;
+}
+
+/* the advisory lock that lets one suspect run at a time in the database */
+#define DX_SUSPECT_LOCK_KEY INT64CONST(0x4475726f786964)	/* "Duroxid" */
+
+/* take the suspect lock if free (session level, survives commits) */
+bool
+DxSuspectLockTry(void)
+{
+	return DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8,
+											Int64GetDatum(DX_SUSPECT_LOCK_KEY)));
+}
+
+/* release the suspect lock */
+void
+DxSuspectLockRelease(void)
+{
+	(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(DX_SUSPECT_LOCK_KEY));
+}
+
 /* ask for the registry generation to move when this transaction commits */
 void
 DxRequestRegistryBump(void)
@@ -322,6 +392,9 @@ DxDoWakeups(void)
 		return;
 	if (pending_registry_bump)
 		pg_atomic_fetch_add_u64(&dx_shared->registry_generation, 1);
+	for (i = 0; i < 3; i++)
+		if (pending_suspects & (1 << i))
+			DxSuspectsAppeared((DxWorkerKind) i);
 	if (pending_wake)
 	{
 		for (i = 0; i < DX_MAX_WORKERS; i++)
@@ -363,6 +436,7 @@ DxResetPending(void)
 {
 	pending_wake = 0;
 	pending_registry_bump = false;
+	pending_suspects = 0;
 	npending_waiters = 0;
 	pending_waiters_overflow = false;
 }

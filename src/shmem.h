@@ -51,6 +51,14 @@ extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
 extern int	DxSlotKind(int slot);
 
 extern void DxRequestWake(int what);
+
+/* suspects: work delivered before whose delivery never committed (see dispatcher.c) */
+extern bool DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch);
+extern void DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch);
+extern void DxSuspectsAppeared(DxWorkerKind kind);
+extern void DxSuspectsPending(DxWorkerKind kind);
+extern bool DxSuspectLockTry(void);
+extern void DxSuspectLockRelease(void);
 extern void DxRequestRegistryBump(void);
 extern uint64 DxRegistryGeneration(void);
 extern void DxRequestWaiterWake(const char *instance_id);
