@@ -16,7 +16,8 @@ OBJS = \
 	src/client.o \
 	src/jsonc.o \
 	src/util.o \
-	src/registry.o
+	src/registry.o \
+	src/worker.o
 
 EXTENSION = duroxide
 DATA = src/duroxide--0.1.0.sql

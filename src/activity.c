@@ -79,6 +79,11 @@ static DxPlan claim_suspect_plan = {NULL,
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
 2, {INT8OID, INT4OID}};
 
+static DxPlan next_due_plan = {NULL,
+	"SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
+	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL",
+0, {0}};
+
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL"
 	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
@@ -94,7 +99,7 @@ static DxPlan result_plan = {NULL,
 5, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID}};
 
 /* release the claims a dead process left */
-void
+static void
 DxActivityRecover(int slot)
 {
 	Datum		values[2];
@@ -343,68 +348,31 @@ RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
-/*
- * Run one suspect attempt alone, if the gate is open and no other suspect
- * runs in the database; returns whether one ran.  The poison accounting is
- * the one of dispatcher.c (RunSuspectTurn): only an attempt that crashes the
- * server while it runs alone keeps counting deliveries.
- */
-static bool
-RunSuspectAttempt(int slot, MemoryContext cxt)
+/* DxWorkKind adapters */
+static int
+ClaimWork(int slot, bool suspect, MemoryContext cxt, void **items)
 {
-	uint32		epoch;
-	Attempt    *attempts;
-	int			n;
-
-	if (!DxSuspectsPossible(DX_KIND_ACTIVITY, &epoch))
-		return false;
-	DxBeginTxn("duroxide: claiming a suspect activity");
-	if (!DxSuspectLockTry())
-	{
-		DxCommitTxn();
-		return false;
-	}
-	n = ClaimAttempts(slot, true, cxt, &attempts);
-	DxCommitTxn();
-	MemoryContextSwitchTo(cxt);
-	if (n == 0)
-		DxSuspectsNoneAt(DX_KIND_ACTIVITY, epoch);
-	else
-	{
-		DxBeginTxn("duroxide: running a suspect activity alone");
-		RunAttempts(attempts, n, slot, cxt);
-		DxCommitTxn();
-		MemoryContextSwitchTo(cxt);
-	}
-	DxSuspectLockRelease();
-	return n > 0;
+	return ClaimAttempts(slot, suspect, cxt, (Attempt **) items);
 }
 
-/* one batch: claim and commit, then run and commit; false when no work */
-bool
-DxActivityBatch(int slot, long *sleep_ms)
+static void
+RunWork(void *items, int n, int slot, MemoryContext cxt)
 {
-	Attempt    *attempts;
-	int			n;
-	MemoryContext batch = CurrentMemoryContext;
-	bool		suspect = RunSuspectAttempt(slot, batch);
-
-	DxBeginTxn("duroxide: claiming activities");
-	n = ClaimAttempts(slot, false, batch, &attempts);
-	if (n == 0 && !suspect)
-		*sleep_ms = DxMsUntil("SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
-							  "  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL");
-	DxCommitTxn();
-	MemoryContextSwitchTo(batch);
-	if (n > 0)
-	{
-		DxBeginTxn("duroxide: running activities");
-		RunAttempts(attempts, n, slot, batch);
-		DxCommitTxn();
-		MemoryContextSwitchTo(batch);
-	}
-	return n > 0 || suspect;
+	RunAttempts((Attempt *) items, n, slot, cxt);
 }
+
+/* activity attempts for worker.c (poison accounting: see dispatcher.c) */
+const DxWorkKind DxActivityWork = {
+	.kind = DX_KIND_ACTIVITY,
+	.claim_what = "duroxide: claiming activities",
+	.run_what = "duroxide: running activities",
+	.suspect_claim_what = "duroxide: claiming a suspect activity",
+	.suspect_run_what = "duroxide: running a suspect activity alone",
+	.claim = ClaimWork,
+	.run = RunWork,
+	.next_due = &next_due_plan,
+	.recover = DxActivityRecover,
+};
 
 /*
  * SQL: duroxide._activity_batch(slot) -- one activity batch in the caller's

@@ -6,9 +6,8 @@
 #ifndef DUROXIDE_ACTIVITY_H
 #define DUROXIDE_ACTIVITY_H
 
-#include "postgres.h"
+#include "worker.h"
 
-extern void DxActivityRecover(int slot);
-extern bool DxActivityBatch(int slot, long *sleep_ms);
+extern const DxWorkKind DxActivityWork;
 
 #endif

@@ -137,7 +137,7 @@ static DxPlan claim_plan = {NULL,
 	" RETURNING " CLAIM_COLUMNS,
 4, {INT8OID, INT4OID, TEXTARRAYOID, INT4OID}};
 
-/* a suspect: claimed before without a committed turn (see DxDispatchBatch) */
+/* a suspect: claimed before without a committed turn (see DxDispatcherWork) */
 static DxPlan claim_suspect_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id = (SELECT c.instance_id FROM duroxide.instances c"
@@ -247,64 +247,11 @@ static DxPlan next_due_plan = {NULL,
 0, {0}};
 
 /* ------------------------------------------------------------------------
- * Transaction skeleton (worker_spi)
- * ------------------------------------------------------------------------ */
-
-/* start a unit of work */
-void
-DxBeginTxn(const char *what)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "duroxide: SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, what);
-}
-
-/* commit a unit of work */
-void
-DxCommitTxn(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-}
-
-/* milliseconds until the result of a "next due" query, or poll_interval */
-static long
-MsUntilPlan(DxPlan *plan)
-{
-	int			ret = DxExecPlan(plan, NULL, NULL, true, 1);
-	bool		isnull;
-	Datum		d;
-
-	DxExpect(ret, SPI_OK_SELECT, "next due lookup");
-	if (SPI_processed == 0)
-		return duroxide_poll_interval;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return duroxide_poll_interval;
-	return (long) Max(Min(DatumGetInt64(d) + 1, duroxide_poll_interval), 1);
-}
-
-/* milliseconds until the next future visible_at of the query's table */
-long
-DxMsUntil(const char *sql)
-{
-	static DxPlan worker_due = {NULL, NULL, 0, {0}};
-
-	worker_due.sql = sql;
-	return MsUntilPlan(&worker_due);
-}
-
-/* ------------------------------------------------------------------------
  * Claims
  * ------------------------------------------------------------------------ */
 
 /* release the claims a dead process left (see file header) */
-void
+static void
 DxDispatcherRecover(int slot)
 {
 	Datum		values[2];
@@ -1224,74 +1171,41 @@ RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
+/* DxWorkKind adapters */
+static int
+ClaimWork(int slot, bool suspect, MemoryContext cxt, void **items)
+{
+	return ClaimInstances(slot, suspect, cxt, (Instance **) items);
+}
+
+static void
+RunWork(void *items, int n, int slot, MemoryContext cxt)
+{
+	RunInstances((Instance *) items, n, slot, cxt);
+}
+
 /*
- * Run one suspect instance alone, if the gate is open and no other suspect
- * (of any kind) runs in the database; returns whether one ran.
- *
- * Poison accounting: a normal claim takes only instances never claimed since
- * their last committed turn and increments claim_count 0 -> 1.  When a
- * process crashes, every process of the server restarts, so everything in
- * flight anywhere becomes a suspect (claim_count > 0, claim released).
- * Suspects run one at a time in the whole database (advisory lock), each
- * alone in its own transactions: an innocent one commits and returns to 0;
- * only the one that crashes the server while it runs alone keeps counting
- * up to duroxide.max_attempts, where it is failed as poison.
+ * Orchestration turns for worker.c.  Poison accounting: a normal claim takes
+ * only instances never claimed since their last committed turn and
+ * increments claim_count 0 -> 1.  When a process crashes, every process of
+ * the server restarts, so everything in flight anywhere becomes a suspect
+ * (claim_count > 0, claim released).  Suspects run one at a time in the
+ * whole database (advisory lock), each alone in its own transactions: an
+ * innocent one commits and returns to 0; only the one that crashes the
+ * server while it runs alone keeps counting up to duroxide.max_attempts,
+ * where it is failed as poison.
  */
-static bool
-RunSuspectTurn(int slot, MemoryContext cxt)
-{
-	uint32		epoch;
-	Instance   *insts;
-	int			n;
-
-	if (!DxSuspectsPossible(DX_KIND_DISPATCHER, &epoch))
-		return false;
-	DxBeginTxn("duroxide: claiming a suspect instance");
-	if (!DxSuspectLockTry())
-	{
-		DxCommitTxn();
-		return false;
-	}
-	n = ClaimInstances(slot, true, cxt, &insts);
-	DxCommitTxn();
-	MemoryContextSwitchTo(cxt);
-	if (n == 0)
-		DxSuspectsNoneAt(DX_KIND_DISPATCHER, epoch);
-	else
-	{
-		DxBeginTxn("duroxide: running a suspect turn alone");
-		RunInstances(insts, n, slot, cxt);
-		DxCommitTxn();
-		MemoryContextSwitchTo(cxt);
-	}
-	DxSuspectLockRelease();
-	return n > 0;
-}
-
-/* one batch: claim and commit, then run and commit; false when no work */
-bool
-DxDispatchBatch(int slot, long *sleep_ms)
-{
-	Instance   *insts;
-	int			n;
-	MemoryContext batch = CurrentMemoryContext;
-	bool		suspect = RunSuspectTurn(slot, batch);
-
-	DxBeginTxn("duroxide: claiming instances");
-	n = ClaimInstances(slot, false, batch, &insts);
-	if (n == 0 && !suspect)
-		*sleep_ms = MsUntilPlan(&next_due_plan);
-	DxCommitTxn();
-	MemoryContextSwitchTo(batch);
-	if (n > 0)
-	{
-		DxBeginTxn("duroxide: running turns");
-		RunInstances(insts, n, slot, batch);
-		DxCommitTxn();
-		MemoryContextSwitchTo(batch);
-	}
-	return n > 0 || suspect;
-}
+const DxWorkKind DxDispatcherWork = {
+	.kind = DX_KIND_DISPATCHER,
+	.claim_what = "duroxide: claiming instances",
+	.run_what = "duroxide: running turns",
+	.suspect_claim_what = "duroxide: claiming a suspect instance",
+	.suspect_run_what = "duroxide: running a suspect turn alone",
+	.claim = ClaimWork,
+	.run = RunWork,
+	.next_due = &next_due_plan,
+	.recover = DxDispatcherRecover,
+};
 
 /*
  * SQL: duroxide._dispatch_batch(slot) -- one dispatcher batch in the caller's

@@ -1,7 +1,6 @@
 /*-------------------------------------------------------------------------
  * launcher.c
- *		The launcher, and the main loop shared by dispatchers and activity
- *		workers.
+ *		The launcher: starts and restarts the engine's workers.
  *
  * Process tree:
  *
@@ -21,10 +20,6 @@
  * worker, before its first batch, releases the queue claims of its own slot
  * and those of earlier shared-memory lifetimes: both can only belong to dead
  * processes (see dispatcher.c and activity.c).
- *
- * Worker loop (worker_spi shape): reset latch -> do one bounded batch in its
- * own transactions -> if it found work, loop at once; else sleep on the latch
- * until woken, until the earliest due timer or retry, or poll_interval.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -35,9 +30,6 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
-#include "commands/dbcommands.h"
-#include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -45,12 +37,8 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "activity.h"
-#include "dispatcher.h"
 #include "guc.h"
 #include "launcher.h"
 #include "shmem.h"
@@ -213,90 +201,5 @@ duroxide_launcher_main(Datum arg)
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
-	}
-}
-
-/* true when CREATE EXTENSION duroxide has run in this database */
-static bool
-ExtensionPresent(void)
-{
-	bool		present;
-
-	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("duroxide", true));
-	CommitTransactionCommand();
-	return present;
-}
-
-/* the main function of dispatchers and activity workers */
-void
-duroxide_worker_main(Datum arg)
-{
-	int			slot = DatumGetInt32(arg);
-	bool		dispatcher = slot < duroxide_orchestration_concurrency;
-	DxWorkerKind kind = dispatcher ? DX_KIND_DISPATCHER : DX_KIND_ACTIVITY;
-	MemoryContext loop_cxt;
-	bool		ready = false;
-	char		name[64];
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
-	snprintf(name, sizeof(name), "duroxide %s %d", dispatcher ? "dispatcher" : "activity worker",
-			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
-	pgstat_report_appname(name);
-	DxSlotAttach(slot, kind);
-
-	loop_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide worker loop",
-									 ALLOCSET_DEFAULT_SIZES);
-
-	for (;;)
-	{
-		long		sleep_ms = duroxide_poll_interval;
-		bool		found = false;
-
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-
-		MemoryContextSwitchTo(loop_cxt);
-		if (!ready)
-		{
-			ready = ExtensionPresent();
-			if (ready)
-			{
-				/* repair what a crash of this slot's previous process left */
-				if (dispatcher)
-					DxDispatcherRecover(slot);
-				else
-					DxActivityRecover(slot);
-			}
-			else
-				DxSlotSetState(DX_STATE_WAITING_EXTENSION, NULL);
-		}
-		if (ready)
-		{
-			DxSlotSetState(DX_STATE_BUSY, NULL);
-			if (dispatcher)
-				found = DxDispatchBatch(slot, &sleep_ms);
-			else
-				found = DxActivityBatch(slot, &sleep_ms);
-			DxSlotSetState(DX_STATE_IDLE, NULL);
-			pgstat_report_activity(STATE_IDLE, NULL);
-		}
-		MemoryContextSwitchTo(TopMemoryContext);
-		MemoryContextReset(loop_cxt);
-
-		if (found)
-			continue;
-		sleep_ms = Max(sleep_ms, 1);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(sleep_ms, duroxide_poll_interval), PG_WAIT_EXTENSION);
 	}
 }

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * launcher.h
- *		The launcher background worker and the engine workers' main loop.
+ *		The launcher background worker.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_LAUNCHER_H
@@ -11,6 +11,5 @@
 extern void DxRegisterLauncher(void);
 
 extern PGDLLEXPORT void duroxide_launcher_main(Datum arg);
-extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
 
 #endif

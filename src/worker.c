@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ * worker.c
+ *		The main loop and unit-of-work skeleton shared by dispatchers and
+ *		activity workers.
+ *
+ * Loop (worker_spi shape): reset the latch -> one bounded batch -> if it
+ * found work, loop at once; else sleep on the latch until woken, until the
+ * earliest due timer or retry, or duroxide.poll_interval.  Before its first
+ * batch a worker waits for CREATE EXTENSION and repairs what a crash of its
+ * slot's previous process left (its claims).
+ *
+ * Batch (DxRunBatch), for both kinds of work:
+ *	 1. if suspects may exist (shmem.c's gate) and no other suspect runs in
+ *		the database (advisory lock): claim one suspect, commit, run it alone,
+ *		commit;
+ *	 2. claim up to duroxide.batch_size never-delivered items, commit; run
+ *		them, commit.
+ * Claim before run, each committed, is what counts deliveries: see the
+ * poison accounting in dispatcher.c (RunSuspect).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "activity.h"
+#include "dispatcher.h"
+#include "guc.h"
+#include "shmem.h"
+#include "util.h"
+#include "worker.h"
+
+/* ------------------------------------------------------------------------
+ * Transaction skeleton (worker_spi)
+ * ------------------------------------------------------------------------ */
+
+/* start a unit of work */
+void
+DxBeginTxn(const char *what)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "duroxide: SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+/* commit a unit of work */
+void
+DxCommitTxn(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/* milliseconds until the result of a "next due" query, or poll_interval */
+static long
+MsUntilPlan(DxPlan *plan)
+{
+	int			ret = DxExecPlan(plan, NULL, NULL, true, 1);
+	bool		isnull;
+	Datum		d;
+
+	DxExpect(ret, SPI_OK_SELECT, "next due lookup");
+	if (SPI_processed == 0)
+		return duroxide_poll_interval;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return duroxide_poll_interval;
+	return (long) Max(Min(DatumGetInt64(d) + 1, duroxide_poll_interval), 1);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Batches
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Run one suspect alone, if the gate is open and no other suspect (of any
+ * kind) runs in the database; returns whether one ran.
+ */
+static bool
+RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
+{
+	uint32		epoch;
+	void	   *items;
+	int			n;
+
+	if (!DxSuspectsPossible(k->kind, &epoch))
+		return false;
+	DxBeginTxn(k->suspect_claim_what);
+	if (!DxSuspectLockTry())
+	{
+		DxCommitTxn();
+		return false;
+	}
+	n = k->claim(slot, true, cxt, &items);
+	DxCommitTxn();
+	MemoryContextSwitchTo(cxt);
+	if (n == 0)
+		DxSuspectsNoneAt(k->kind, epoch);
+	else
+	{
+		DxBeginTxn(k->suspect_run_what);
+		k->run(items, n, slot, cxt);
+		DxCommitTxn();
+		MemoryContextSwitchTo(cxt);
+	}
+	DxSuspectLockRelease();
+	return n > 0;
+}
+
+/* one batch (see file header); false when there was no work */
+static bool
+DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
+{
+	MemoryContext batch = CurrentMemoryContext;
+	bool		suspect = RunSuspect(k, slot, batch);
+	void	   *items;
+	int			n;
+
+	DxBeginTxn(k->claim_what);
+	n = k->claim(slot, false, batch, &items);
+	if (n == 0 && !suspect)
+		*sleep_ms = MsUntilPlan(k->next_due);
+	DxCommitTxn();
+	MemoryContextSwitchTo(batch);
+	if (n > 0)
+	{
+		DxBeginTxn(k->run_what);
+		k->run(items, n, slot, batch);
+		DxCommitTxn();
+		MemoryContextSwitchTo(batch);
+	}
+	return n > 0 || suspect;
+}
+
+/* ------------------------------------------------------------------------
+ * Main loop
+ * ------------------------------------------------------------------------ */
+
+/* true when CREATE EXTENSION duroxide has run in this database */
+static bool
+ExtensionPresent(void)
+{
+	bool		present;
+
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("duroxide", true));
+	CommitTransactionCommand();
+	return present;
+}
+
+/* the main function of dispatchers and activity workers */
+void
+duroxide_worker_main(Datum arg)
+{
+	int			slot = DatumGetInt32(arg);
+	bool		dispatcher = slot < duroxide_orchestration_concurrency;
+	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
+	MemoryContext loop_cxt;
+	bool		ready = false;
+	char		name[64];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
+	snprintf(name, sizeof(name), "duroxide %s %d", dispatcher ? "dispatcher" : "activity worker",
+			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
+	pgstat_report_appname(name);
+	DxSlotAttach(slot, work->kind);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		long		sleep_ms = duroxide_poll_interval;
+		bool		found = false;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextSwitchTo(loop_cxt);
+		if (!ready)
+		{
+			ready = ExtensionPresent();
+			if (ready)
+			{
+				/* repair what a crash of this slot's previous process left */
+				work->recover(slot);
+			}
+			else
+				DxSlotSetState(DX_STATE_WAITING_EXTENSION, NULL);
+		}
+		if (ready)
+		{
+			DxSlotSetState(DX_STATE_BUSY, NULL);
+			found = DxRunBatch(work, slot, &sleep_ms);
+			DxSlotSetState(DX_STATE_IDLE, NULL);
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loop_cxt);
+
+		if (found)
+			continue;
+		sleep_ms = Max(sleep_ms, 1);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(sleep_ms, duroxide_poll_interval), PG_WAIT_EXTENSION);
+	}
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ * worker.h
+ *		The main loop and unit-of-work skeleton shared by dispatchers and
+ *		activity workers.
+ *-------------------------------------------------------------------------
+ */
+#ifndef DUROXIDE_WORKER_H
+#define DUROXIDE_WORKER_H
+
+#include "postgres.h"
+
+#include "shmem.h"
+#include "util.h"
+
+/* what DxRunBatch needs to know about one kind of work */
+typedef struct DxWorkKind
+{
+	DxWorkerKind kind;
+	const char *claim_what;		/* pg_stat_activity texts */
+	const char *run_what;
+	const char *suspect_claim_what;
+	const char *suspect_run_what;
+	/* claim up to batch_size items (one suspect with suspect) into cxt */
+	int			(*claim) (int slot, bool suspect, MemoryContext cxt, void **items);
+	/* run claimed items in the current transaction */
+	void		(*run) (void *items, int n, int slot, MemoryContext cxt);
+	/* "ms until the next item becomes visible" query */
+	DxPlan	   *next_due;
+	/* release claims a dead process of this slot left */
+	void		(*recover) (int slot);
+} DxWorkKind;
+
+extern void DxBeginTxn(const char *what);
+extern void DxCommitTxn(void);
+
+extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
+
+#endif
