@@ -257,7 +257,7 @@ Col(int row, int col, bool *isnull)
  * suspect attempt.
  */
 static int
-ClaimAttempts(int slot, bool suspect, MemoryContext cxt, Attempt **out)
+ClaimAttempts(int slot, bool suspect, MemoryContext cxt, void **out)
 {
 	Datum		values[3];
 	Attempt    *attempts;
@@ -293,14 +293,15 @@ ClaimAttempts(int slot, bool suspect, MemoryContext cxt, Attempt **out)
 		a->delivery_count = DatumGetInt32(Col(i, 11, &isnull));
 	}
 	MemoryContextSwitchTo(old);
-	*out = attempts;
+	*out = (void *) attempts;
 	return n;
 }
 
 /* run claimed attempts and record their results (in the current transaction) */
 static void
-RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
+RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 {
+	Attempt    *attempts = (Attempt *) items;
 	MemoryContext item_cxt = AllocSetContextCreate(cxt, "duroxide activity", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = CurrentMemoryContext;
 	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
@@ -348,19 +349,6 @@ RunAttempts(Attempt *attempts, int n, int slot, MemoryContext cxt)
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
 
-/* DxWorkKind adapters */
-static int
-ClaimWork(int slot, bool suspect, MemoryContext cxt, void **items)
-{
-	return ClaimAttempts(slot, suspect, cxt, (Attempt **) items);
-}
-
-static void
-RunWork(void *items, int n, int slot, MemoryContext cxt)
-{
-	RunAttempts((Attempt *) items, n, slot, cxt);
-}
-
 /* activity attempts for worker.c (poison accounting: see dispatcher.c) */
 const DxWorkKind DxActivityWork = {
 	.kind = DX_KIND_ACTIVITY,
@@ -368,8 +356,8 @@ const DxWorkKind DxActivityWork = {
 	.run_what = "duroxide: running activities",
 	.suspect_claim_what = "duroxide: claiming a suspect activity",
 	.suspect_run_what = "duroxide: running a suspect activity alone",
-	.claim = ClaimWork,
-	.run = RunWork,
+	.claim = ClaimAttempts,
+	.run = RunAttempts,
 	.next_due = &next_due_plan,
 	.recover = DxActivityRecover,
 };
@@ -381,16 +369,7 @@ const DxWorkKind DxActivityWork = {
 Datum
 duroxide_activity_batch(PG_FUNCTION_ARGS)
 {
-	Attempt    *attempts;
-	int			n;
-	int			slot = PG_GETARG_INT32(0);
-
-	SPI_connect();
-	n = ClaimAttempts(slot, false, CurrentMemoryContext, &attempts);
-	if (n > 0)
-		RunAttempts(attempts, n, slot, CurrentMemoryContext);
-	SPI_finish();
-	PG_RETURN_INT32(n);
+	PG_RETURN_INT32(DxRunBatchHere(&DxActivityWork, PG_GETARG_INT32(0)));
 }
 
 /* SQL: duroxide._trace(ctx duroxide.activity_context, level, message) */

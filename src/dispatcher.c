@@ -496,7 +496,7 @@ FlushWrites(Writes *w, int slot)
  * suspect instance.
  */
 static int
-ClaimInstances(int slot, bool suspect, MemoryContext cxt, Instance **out)
+ClaimInstances(int slot, bool suspect, MemoryContext cxt, void **out)
 {
 	Datum		values[4];
 	DatumList	cands = {0};
@@ -543,7 +543,7 @@ ClaimInstances(int slot, bool suspect, MemoryContext cxt, Instance **out)
 		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 12, &isnull));
 	}
 	MemoryContextSwitchTo(old);
-	*out = insts;
+	*out = (void *) insts;
 	return n;
 }
 
@@ -1155,8 +1155,10 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 
 /* run claimed instances; after a failed batch write, one instance per batch */
 static void
-RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
+RunInstances(void *items, int n, int slot, MemoryContext cxt)
 {
+	Instance   *insts = (Instance *) items;
+
 	if (!RunBatch(insts, n, slot, cxt))
 	{
 		for (int i = 0; i < n && n > 1; i++)
@@ -1169,19 +1171,6 @@ RunInstances(Instance *insts, int n, int slot, MemoryContext cxt)
 			ReleaseClaims(insts, 1);
 	}
 	DxSlotSetState(DX_STATE_BUSY, NULL);
-}
-
-/* DxWorkKind adapters */
-static int
-ClaimWork(int slot, bool suspect, MemoryContext cxt, void **items)
-{
-	return ClaimInstances(slot, suspect, cxt, (Instance **) items);
-}
-
-static void
-RunWork(void *items, int n, int slot, MemoryContext cxt)
-{
-	RunInstances((Instance *) items, n, slot, cxt);
 }
 
 /*
@@ -1201,8 +1190,8 @@ const DxWorkKind DxDispatcherWork = {
 	.run_what = "duroxide: running turns",
 	.suspect_claim_what = "duroxide: claiming a suspect instance",
 	.suspect_run_what = "duroxide: running a suspect turn alone",
-	.claim = ClaimWork,
-	.run = RunWork,
+	.claim = ClaimInstances,
+	.run = RunInstances,
 	.next_due = &next_due_plan,
 	.recover = DxDispatcherRecover,
 };
@@ -1215,13 +1204,5 @@ const DxWorkKind DxDispatcherWork = {
 Datum
 duroxide_dispatch_batch(PG_FUNCTION_ARGS)
 {
-	Instance   *insts;
-	int			n;
-
-	SPI_connect();
-	n = ClaimInstances(PG_GETARG_INT32(0), false, CurrentMemoryContext, &insts);
-	if (n > 0)
-		RunInstances(insts, n, PG_GETARG_INT32(0), CurrentMemoryContext);
-	SPI_finish();
-	PG_RETURN_INT32(n);
+	PG_RETURN_INT32(DxRunBatchHere(&DxDispatcherWork, PG_GETARG_INT32(0)));
 }

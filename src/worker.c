@@ -148,6 +148,21 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
 	return n > 0 || suspect;
 }
 
+/* one batch in the caller's transaction (claim and run commit together) */
+int
+DxRunBatchHere(const DxWorkKind *k, int slot)
+{
+	void	   *items;
+	int			n;
+
+	SPI_connect();
+	n = k->claim(slot, false, CurrentMemoryContext, &items);
+	if (n > 0)
+		k->run(items, n, slot, CurrentMemoryContext);
+	SPI_finish();
+	return n;
+}
+
 /* ------------------------------------------------------------------------
  * Main loop
  * ------------------------------------------------------------------------ */

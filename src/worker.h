@@ -32,6 +32,7 @@ typedef struct DxWorkKind
 
 extern void DxBeginTxn(const char *what);
 extern void DxCommitTxn(void);
+extern int	DxRunBatchHere(const DxWorkKind *k, int slot);
 
 extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
 
