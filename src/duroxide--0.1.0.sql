@@ -122,11 +122,10 @@ CREATE TABLE duroxide.instances (
 );
 CREATE INDEX instances_parent_idx ON duroxide.instances (parent_instance_id)
     WHERE parent_instance_id IS NOT NULL;
-CREATE INDEX instances_claimed_idx ON duroxide.instances (claim_boot)
-    WHERE claim_boot IS NOT NULL;
--- suspects: claimed before without a committed turn (src/dispatcher.c)
-CREATE INDEX instances_suspect_idx ON duroxide.instances (instance_id)
-    WHERE claim_count > 0;
+-- No index covers claim_boot, claim_slot or claim_count: every claim and every
+-- turn updates them, and leaving them out of all indexes keeps those updates
+-- HOT.  Their readers (claim recovery at worker start, the suspect search
+-- after a crash) are rare and scan.
 CREATE INDEX instances_status_idx ON duroxide.instances (status, completed_at);
 
 -- one row per ended execution (the running one is described by its instance row)
