@@ -98,6 +98,7 @@ typedef struct Instance
 	int			replay_mark;
 	int			claim_count;
 	Oid			owner;
+	Jsonb	   *waiting_on;		/* what the last suspended turn awaited */
 	Message    *msgs;
 	int			nmsgs;
 	int			maxmsgs;
@@ -116,12 +117,14 @@ typedef struct TurnResult
 	const char *version;
 	Jsonb	   *input;
 	int			replay_mark;
+	Jsonb	   *waiting_on;
 	bool		terminal;
 } TurnResult;
 
 #define CLAIM_COLUMNS \
 	"i.instance_id, i.orchestration_name, i.orchestration_version, i.status, i.execution_id, i.input," \
-	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid"
+	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid," \
+	" i.waiting_on"
 
 static DxPlan candidates_plan = {NULL,
 	"SELECT DISTINCT instance_id FROM ("
@@ -204,13 +207,13 @@ static DxPlan update_instances_plan = {NULL,
 	"  custom_status = CASE WHEN u.css THEN u.cs ELSE i.custom_status END,"
 	"  execution_id = u.e, orchestration_version = u.v,"
 	"  input = CASE WHEN u.e <> i.execution_id THEN u.inp ELSE i.input END,"
-	"  replay_mark = u.m, claim_boot = NULL, claim_slot = NULL, claim_count = 0, updated_at = now(),"
-	"  completed_at = CASE WHEN u.st <> 'Running' THEN now() END"
+	"  replay_mark = u.m, waiting_on = u.w, claim_boot = NULL, claim_slot = NULL, claim_count = 0,"
+	"  updated_at = now(), completed_at = CASE WHEN u.st <> 'Running' THEN now() END"
 	" FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::jsonb[], $7::int4[],"
-	"             $8::text[], $9::jsonb[], $10::int4[]) u(id, st, o, err, css, cs, e, v, inp, m)"
-	" WHERE i.instance_id = u.id AND i.claim_boot = $11 AND i.claim_slot = $12",
-12, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
-TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8OID, INT4OID}};
+	"             $8::text[], $9::jsonb[], $10::int4[], $11::jsonb[]) u(id, st, o, err, css, cs, e, v, inp, m, w)"
+	" WHERE i.instance_id = u.id AND i.claim_boot = $12 AND i.claim_slot = $13",
+13, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
+TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, JSONBARRAYOID, INT8OID, INT4OID}};
 
 static DxPlan insert_executions_plan = {NULL,
 	"INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input, status, output, error)"
@@ -361,7 +364,7 @@ typedef struct Writes
 	DatumList	terminal;
 	DatumList	released;		/* instances whose claim is released unchanged */
 	/* duroxide.instances */
-	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark;
+	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark, u_wait;
 	/* duroxide.executions (one row per ended execution) */
 	DatumList	e_inst, e_exec, e_version, e_input, e_status, e_output, e_error;
 } Writes;
@@ -466,15 +469,16 @@ FlushWrites(Writes *w, int slot)
 	}
 	if (w->u_id.n > 0)
 	{
-		Datum		values[12];
+		Datum		values[13];
 		DatumList  *l[] = {&w->u_id, &w->u_status, &w->u_output, &w->u_error, &w->u_css, &w->u_cs,
-		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark};
-		Oid			t[] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID, INT4OID};
+		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark, &w->u_wait};
+		Oid			t[] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID,
+		INT4OID, JSONBOID};
 
-		for (int i = 0; i < 10; i++)
+		for (int i = 0; i < 11; i++)
 			values[i] = DlArray(l[i], t[i]);
-		values[10] = Int64GetDatum(DxBootId());
-		values[11] = Int32GetDatum(slot);
+		values[11] = Int64GetDatum(DxBootId());
+		values[12] = Int32GetDatum(slot);
 		DxExpect(DxExecPlan(&update_instances_plan, values, NULL, false, 0), SPI_OK_UPDATE, "instance update");
 		if (SPI_processed != (uint64) w->u_id.n)
 			ereport(ERROR,
@@ -541,6 +545,7 @@ ClaimInstances(int slot, bool suspect, MemoryContext cxt, void **out)
 		inst->replay_mark = (int) GetInt(i, 10, -1);
 		inst->claim_count = (int) GetInt(i, 11, 0);
 		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 12, &isnull));
+		inst->waiting_on = GetJsonb(i, 13);
 	}
 	MemoryContextSwitchTo(old);
 	*out = (void *) insts;
@@ -912,6 +917,7 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 	DlText(&w->u_version, r->version);
 	DlJsonb(&w->u_input, r->input);
 	DlAdd(&w->u_mark, Int32GetDatum(r->replay_mark), false);
+	DlJsonb(&w->u_wait, r->waiting_on);
 
 	if (r->terminal || r->execution_id != inst->execution_id)
 	{
@@ -946,6 +952,92 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 	}
 	else if (r->execution_id != inst->execution_id)
 		AddMessage(w, inst->instance_id, r->execution_id, "ExecutionStarted", 0, NULL, 0);
+}
+
+/* {"ids": [...], "any": bool}: what the await that suspended the turn waits for */
+static Jsonb *
+WaitingOn(DxTurn *t)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	k,
+				v;
+
+	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "ids";
+	k.val.string.len = 3;
+	(void) pushJsonbValue(&ps, WJB_KEY, &k);
+	(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < t->nwait; i++)
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(t->wait_ids[i])));
+		(void) pushJsonbValue(&ps, WJB_ELEM, &v);
+	}
+	(void) pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	k.val.string.val = "any";
+	(void) pushJsonbValue(&ps, WJB_KEY, &k);
+	v.type = jbvBool;
+	v.val.boolean = t->wait_any;
+	(void) pushJsonbValue(&ps, WJB_VALUE, &v);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Turn elision: true when running the function cannot get further than the
+ * last turn did, so the new events are recorded without running it.  The
+ * code before the await it suspended on depends only on the history it
+ * already consumed (resolved awaits keep their results; new completions of
+ * tasks nobody awaited yet change nothing), so the replay would suspend at
+ * the same await unless the new events complete it.  That is decided from
+ * history alone when every new message is a completion and the await waits
+ * for no event subscription (whose matching depends on replay).
+ */
+static bool
+CanElide(DxTurn *t, Instance *inst)
+{
+	JsonbValue *ids;
+	JsonbValue *any;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0,
+				done = 0;
+
+	if (inst->waiting_on == NULL || inst->nmsgs == 0)
+		return false;
+	for (int i = 0; i < inst->nmsgs; i++)
+	{
+		const char *k = inst->msgs[i].kind;
+
+		if (strcmp(k, "ActivityCompleted") != 0 && strcmp(k, "ActivityFailed") != 0 &&
+			strcmp(k, "TimerFired") != 0 && strcmp(k, "SubOrchestrationCompleted") != 0 &&
+			strcmp(k, "SubOrchestrationFailed") != 0)
+			return false;
+	}
+	ids = getKeyJsonValueFromContainer(&inst->waiting_on->root, "ids", 3, NULL);
+	any = getKeyJsonValueFromContainer(&inst->waiting_on->root, "any", 3, NULL);
+	if (ids == NULL || ids->type != jbvBinary || any == NULL || any->type != jbvBool)
+		return false;
+	it = JsonbIteratorInit(ids->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int64		id;
+		DxEvent    *cmd;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvNumeric)
+			return false;
+		id = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
+		cmd = DxTurnEvent(t, id);
+		if (cmd == NULL || cmd->type == EV_EVENT_SUBSCRIBED)
+			return false;
+		n++;
+		if (DxTurnHasCompletion(t, id))
+			done++;
+	}
+	return n > 0 && (any->val.boolean ? done == 0 : done < n);
 }
 
 /* run one turn of a claimed instance; adds its writes to w */
@@ -995,6 +1087,12 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 		r.error = cancel;
 		AppendEnd(t, EV_ORCHESTRATION_CANCELLED, "reason", NULL, cancel);
 	}
+	else if (started && CanElide(t, inst))
+	{
+		/* the function would suspend where it did: record, do not run */
+		r.waiting_on = inst->waiting_on;
+		PerformActions(t, inst, w, &r);		/* retries from ApplyMessages */
+	}
 	else if (started)
 	{
 		DxFunctionInfo fi;
@@ -1014,6 +1112,7 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 		{
 			case DX_OUTCOME_SUSPENDED:
 				r.replay_mark = t->resolved;
+				r.waiting_on = t->nwait > 0 ? WaitingOn(t) : NULL;
 				break;
 			case DX_OUTCOME_COMPLETED:
 				r.status = "Completed";

@@ -112,6 +112,8 @@ CREATE TABLE duroxide.instances (
     owner                   regrole NOT NULL DEFAULT current_user::regrole,
     -- awaits resolved before the previous turn blocked (-1: no turn yet)
     replay_mark             integer NOT NULL DEFAULT -1,
+    -- what that await waits for: {"ids": [task ids], "any": bool} (turn elision)
+    waiting_on              jsonb,
     claim_boot              bigint,
     claim_slot              integer,
     -- turns claimed since the last committed one (poison detection)

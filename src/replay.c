@@ -998,6 +998,19 @@ RaiseTaskFailure(TaskState *st)
 			 errdetail("%s \"%s\" failed.", child ? "Sub-orchestration" : "Activity", name ? name : "")));
 }
 
+/* suspend the turn at an await of the given tasks (all of them, or any) */
+static void pg_attribute_noreturn()
+Suspend(DxTurn *t, TaskState *st, int n, bool any)
+{
+	t->suspended = true;
+	t->wait_ids = MemoryContextAlloc(t->cxt, sizeof(int64) * n);
+	for (int i = 0; i < n; i++)
+		t->wait_ids[i] = st[i].command->event_id;
+	t->nwait = n;
+	t->wait_any = any;
+	Unwind(t);
+}
+
 /* an await resolved; returns whether it resolved live (not in replay) */
 static bool
 Resolved(DxTurn *t)
@@ -1064,10 +1077,7 @@ duroxide_await(PG_FUNCTION_ARGS)
 				 errmsg("duroxide.await: the task must not be null")));
 	GetTaskState(t, PG_GETARG_HEAPTUPLEHEADER(0), &st);
 	if (!st.done)
-	{
-		t->suspended = true;
-		Unwind(t);
-	}
+		Suspend(t, &st, 1, false);
 	(void) Resolved(t);
 	if (st.failed)
 		RaiseTaskFailure(&st);
@@ -1092,10 +1102,7 @@ AwaitAll(FunctionCallInfo fcinfo, bool settled)
 		GetTaskState(t, DatumGetHeapTupleHeader(elems[i]), &st[i]);
 	for (i = 0; i < n; i++)
 		if (!st[i].done)
-		{
-			t->suspended = true;
-			Unwind(t);
-		}
+			Suspend(t, st, n, false);
 	(void) Resolved(t);
 	if (!settled)
 		for (i = 0; i < n; i++)
@@ -1200,10 +1207,7 @@ duroxide_await_any(PG_FUNCTION_ARGS)
 			winner = i;
 	}
 	if (winner < 0)
-	{
-		t->suspended = true;
-		Unwind(t);
-	}
+		Suspend(t, st, n, true);
 	live = Resolved(t);
 	/*
 	 * Every non-winner is cancelled, whatever it did later: a rule that does

@@ -121,6 +121,10 @@ typedef struct DxTurn
 	bool		custom_status_set;
 	Jsonb	   *custom_status;
 	List	   *actions;		/* of DxAction */
+	/* what the await that suspended the turn waits for (see dispatcher.c) */
+	int64	   *wait_ids;
+	int			nwait;
+	bool		wait_any;
 } DxTurn;
 
 extern DxTurn *DxTurnCreate(MemoryContext cxt, const char *instance_id, int32 execution_id,

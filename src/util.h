@@ -25,7 +25,7 @@ typedef struct DxPlan
 	SPIPlanPtr	plan;
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[12];
+	Oid			argtypes[16];
 } DxPlan;
 
 extern int	DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long count);
