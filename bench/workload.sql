@@ -1,0 +1,102 @@
+-- bench/workload.sql -- the benchmark's orchestrations and activity.
+--
+-- Loaded by bench/run.sh into the benchmark database after
+-- CREATE EXTENSION duroxide.  Everything is PL/pgSQL and goes through the
+-- public SQL API only (docs: /work/shared/design/API.md).
+--
+--   Echo           activity: returns its input
+--   Hello          orchestration: one Echo call, returns its result
+--                  (output = input)
+--   Chain          orchestration: input {"n": N}; N sequential Echo calls,
+--                  each feeding the previous result + 1 (output = N)
+--   Fan            orchestration: input {"n": N}; schedules N Echo
+--                  activities (inputs 1..N), then await_all
+--                  (output = [1, 2, ..., N], argument order)
+--
+-- ChainN / FanN are Chain / Fan started with {"n": N}.
+--
+-- Helpers used by the harness (client side, not engine internals):
+--   bench.expected(name, input)   the output an instance must have
+--   bench.wait(id, timeout_ms)    duroxide.wait_for_orchestration, but
+--                                 tolerates an id whose start has not been
+--                                 committed yet (the waiter sessions run
+--                                 alongside the starter sessions)
+
+CREATE SCHEMA IF NOT EXISTS bench;
+
+CREATE OR REPLACE FUNCTION bench.echo(ctx duroxide.activity_context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN input;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bench.hello(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN duroxide.call_activity(ctx, 'Echo', input);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bench.chain(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    n   integer := (input->>'n')::integer;
+    acc integer := 0;
+BEGIN
+    FOR i IN 1..n LOOP
+        acc := (duroxide.call_activity(ctx, 'Echo', to_jsonb(acc + 1)))::text::integer;
+    END LOOP;
+    RETURN to_jsonb(acc);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bench.fan(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    n     integer := (input->>'n')::integer;
+    tasks duroxide.task[] := '{}';
+BEGIN
+    FOR i IN 1..n LOOP
+        tasks := tasks || duroxide.schedule_activity(ctx, 'Echo', to_jsonb(i));
+    END LOOP;
+    RETURN duroxide.await_all(tasks);
+END
+$$;
+
+SELECT duroxide.register_activity('Echo', 'bench.echo');
+SELECT duroxide.register_orchestration('Hello', 'bench.hello');
+SELECT duroxide.register_orchestration('Chain', 'bench.chain');
+SELECT duroxide.register_orchestration('Fan', 'bench.fan');
+
+-- the output an instance of this workload must end with
+CREATE OR REPLACE FUNCTION bench.expected(name text, input jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE name
+        WHEN 'Hello' THEN input
+        WHEN 'Chain' THEN to_jsonb((input->>'n')::integer)
+        WHEN 'Fan'   THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
+                             FROM generate_series(1, (input->>'n')::integer) i)
+    END
+$$;
+
+-- wait for an instance; an id not started yet is polled for (1 ms) until
+-- it exists, then duroxide.wait_for_orchestration does the waiting
+CREATE OR REPLACE FUNCTION bench.wait(id text, timeout_ms bigint DEFAULT 600000)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout_ms * interval '1 millisecond';
+BEGIN
+    WHILE (duroxide.get_orchestration_status(id)).status = 'NotFound' LOOP
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'bench.wait: instance "%" was never started', id;
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+    RETURN (duroxide.wait_for_orchestration(id, timeout_ms)).status;
+END
+$$;
+
+-- instance numbering for the starter and waiter sessions
+CREATE SEQUENCE IF NOT EXISTS bench.start_seq;
+CREATE SEQUENCE IF NOT EXISTS bench.wait_seq;
