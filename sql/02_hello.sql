@@ -106,17 +106,7 @@ SELECT instance_id, status, output, error, execution_id
 -- section: wait_for_orchestration errors
 SELECT duroxide.start_orchestration('hello-wait', 'HelloWaiter');
 -- (wait until it waits for its event, so that its history below is always the same)
-DO $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history('hello-wait') h WHERE h.event_type = 'EventSubscribed') THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'hello-wait never waited';
-END
-$$;
+CALL regress.wait_for_event_type('hello-wait', 'EventSubscribed');
 SELECT status FROM duroxide.wait_for_orchestration('hello-wait', 200);
 SELECT status FROM duroxide.get_orchestration_status('hello-wait');
 SELECT status FROM duroxide.wait_for_orchestration('hello-wait', -1);

@@ -3,19 +3,6 @@
 -- Losing timers are long (60 s): they are withdrawn, so nobody waits for them.
 \set SHOW_CONTEXT never
 CREATE SCHEMA race;
-
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE race.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
 CREATE TABLE race.ran (instance_id text, what text);
 
 CREATE FUNCTION race.work(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
@@ -76,50 +63,36 @@ END
 $$;
 SELECT duroxide.register_orchestration('RaceEventVsTimer', 'race.event_vs_timer');
 
--- wait (bounded) until an instance's current history has an event of a type
-CREATE PROCEDURE race.wait_for_event_type(p_id text, p_type text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history(p_id) h WHERE h.event_type = p_type) THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'instance % never recorded %', p_id, p_type;
-END
-$$;
-
 -- section: activity against a long timer: the activity wins (index 1), the timer is withdrawn
 SELECT duroxide.start_orchestration('race-1', 'RaceActVsTimer',
     '{"order": "activity_first", "timer_ms": 60000, "act": {"value": "fast"}}');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-1');
 SELECT event_id, event_type, source_event_id FROM duroxide.get_history('race-1');
 SELECT count(*) AS queued_for_race_1 FROM duroxide.orchestrator_queue WHERE instance_id = 'race-1';
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: the same with the timer first in the array: index 2
 SELECT duroxide.start_orchestration('race-2', 'RaceActVsTimer',
     '{"order": "timer_first", "timer_ms": 60000, "act": {"value": {"x": 1}}}');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-2');
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: a failed winner raises DX001 (and the losing timer is gone with the instance)
 SELECT duroxide.start_orchestration('race-3', 'RaceActVsTimer',
     '{"order": "activity_first", "timer_ms": 60000, "act": {"value": "f", "fail": "winner failed"}}');
 SELECT status, error FROM duroxide.wait_for_orchestration('race-3');
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: event against a long timer: the event wins with its data
 SELECT duroxide.start_orchestration('race-4', 'RaceEventVsTimer', '{"timer_ms": 60000}');
-CALL race.wait_for_event_type('race-4', 'TimerCreated');
+CALL regress.wait_for_event_type('race-4', 'TimerCreated');
 SELECT duroxide.raise_event('race-4', 'go', '{"approved": true}');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-4');
 SELECT event_type FROM duroxide.get_history('race-4') ORDER BY event_id;
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: the event is already there when the race starts: the timer,
@@ -130,7 +103,7 @@ SELECT duroxide.raise_event('race-4b', 'go', '"already here"');
 COMMIT;
 SELECT status, output FROM duroxide.wait_for_orchestration('race-4b');
 SELECT count(*) AS queued_for_race_4b FROM duroxide.orchestrator_queue WHERE instance_id = 'race-4b';
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 -- (deleted, so that a stray timer could not outlive this file)
 SELECT duroxide.delete_instance('race-4b');
@@ -162,7 +135,7 @@ SELECT event_type FROM duroxide.get_history('race-5') ORDER BY event_id;
 -- a late event for the finished instance is ignored
 SELECT duroxide.raise_event('race-5', 'go', '"late"');
 SELECT status, output FROM duroxide.get_orchestration_status('race-5');
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: a subscription that lost a race does not consume the next arrival
@@ -182,17 +155,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('RaceLostThenWait', 'race.lost_then_wait');
 SELECT duroxide.start_orchestration('race-6', 'RaceLostThenWait');
-DO $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF (SELECT custom_status FROM duroxide.get_orchestration_status('race-6')) = '"race over"' THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'race-6 never finished its race';
-END
-$$;
+CALL regress.wait_for_status('race-6', '"race over"');
 SELECT duroxide.raise_event('race-6', 'x', '"the only x"');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-6', 5000);
 -- (ignored when it completed; ends it if it did not)
@@ -222,7 +185,7 @@ SELECT duroxide.register_orchestration('RaceChildVsTimer', 'race.child_vs_timer'
 SELECT duroxide.start_orchestration('race-7', 'RaceChildVsTimer');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-7');
 SELECT status, error FROM duroxide.wait_for_orchestration('race-7-child');
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: a losing activity that is still queued is withdrawn and never runs
@@ -288,5 +251,5 @@ SELECT status, output FROM duroxide.wait_for_orchestration('race-block-1');
 SELECT status, output FROM duroxide.wait_for_orchestration('race-block-2');
 -- the withdrawn activity never ran; everything is drained
 SELECT instance_id, what FROM race.ran ORDER BY instance_id;
-CALL race.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -2,19 +2,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA tmr;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE tmr.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 -- sleeps input.ms, recording the time before and after
 CREATE FUNCTION tmr.sleeper(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -139,5 +126,5 @@ SELECT f.created_at >= (c.data->>'fire_at')::timestamptz AS fired_after_fire_at
  WHERE c.event_type = 'TimerCreated' AND f.event_type = 'TimerFired';
 
 -- section: nothing is left in the timer queue
-CALL tmr.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -3,19 +3,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA evt;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE evt.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 CREATE FUNCTION evt.one(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,23 +56,9 @@ END
 $$;
 SELECT duroxide.register_orchestration('EvtScheduled', 'evt.scheduled');
 
--- wait (bounded) until an instance's current history has an event of a type
-CREATE PROCEDURE evt.wait_for_event_type(p_id text, p_type text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history(p_id) h WHERE h.event_type = p_type) THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'instance % never recorded %', p_id, p_type;
-END
-$$;
-
 -- section: wait_for_event returns the event's data
 SELECT duroxide.start_orchestration('evt-1', 'EvtOne');
-CALL evt.wait_for_event_type('evt-1', 'EventSubscribed');
+CALL regress.wait_for_event_type('evt-1', 'EventSubscribed');
 SELECT duroxide.raise_event('evt-1', 'approval', '{"approved": true, "by": "bob"}');
 SELECT status, output FROM duroxide.wait_for_orchestration('evt-1');
 SELECT event_type, data FROM duroxide.get_history('evt-1') ORDER BY event_id;
@@ -162,5 +135,5 @@ SELECT status FROM duroxide.wait_for_orchestration('evt-9', 300);
 SELECT duroxide.raise_event('evt-9', 'approval', '"committed"');
 SELECT status, output FROM duroxide.wait_for_orchestration('evt-9');
 
-CALL evt.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

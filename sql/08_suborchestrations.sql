@@ -3,19 +3,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA sub;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE sub.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 CREATE FUNCTION sub.double(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT to_jsonb((input->>'n')::int * 2) $$;
 SELECT duroxide.register_activity('SubDouble', 'sub.double');
@@ -179,17 +166,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('SubWaiter', 'sub.waiter');
 SELECT duroxide.start_orchestration('sub-12', 'SubWaiter', '{"depth": 2}');
-DO $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history('sub-12-c-c') h WHERE h.event_type = 'EventSubscribed') THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'the grandchild never started waiting';
-END
-$$;
+CALL regress.wait_for_event_type('sub-12-c-c', 'EventSubscribed');
 SELECT duroxide.cancel_orchestration('sub-12', 'no longer needed');
 SELECT status, error FROM duroxide.wait_for_orchestration('sub-12');
 SELECT s.instance_id, s.status, s.error
@@ -202,5 +179,5 @@ SELECT duroxide.cancel_orchestration('sub-12');
 SELECT status, error FROM duroxide.get_orchestration_status('sub-12');
 SELECT duroxide.cancel_orchestration('sub-no-such-instance');
 
-CALL sub.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -3,19 +3,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA can;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE can.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 CREATE FUNCTION can.inc(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT to_jsonb((input::text)::int + 1) $$;
 SELECT duroxide.register_activity('CanInc', 'can.inc');
@@ -96,17 +83,7 @@ SELECT duroxide.register_orchestration('CanVersioned', 'can.v1', '1.0.0');
 SELECT duroxide.start_orchestration('can-3', 'CanVersioned');
 SELECT duroxide.register_orchestration('CanVersioned', 'can.v2', '2.0.0');
 SELECT orchestration_version FROM duroxide.get_orchestration_status('can-3');
-DO $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history('can-3') h WHERE h.event_type = 'EventSubscribed') THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'can-3 never waited';
-END
-$$;
+CALL regress.wait_for_event_type('can-3', 'EventSubscribed');
 SELECT duroxide.raise_event('can-3', 'upgrade');
 SELECT status, orchestration_version, output FROM duroxide.wait_for_orchestration('can-3');
 SELECT event_type, data->>'version' AS version FROM duroxide.get_history('can-3', 1) ORDER BY event_id;
@@ -169,5 +146,5 @@ SELECT e AS execution_id, (SELECT string_agg(event_type, ', ' ORDER BY event_id)
                              FROM duroxide.get_history('can-6', e)) AS events
   FROM generate_series(1, 2) AS e;
 
-CALL can.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -3,19 +3,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA err;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE err.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 -- returns input.value, or raises input.fail (with input.state if given)
 CREATE FUNCTION err.work(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -235,5 +222,5 @@ SELECT duroxide.register_orchestration('ErrReturnsNull', 'err.returns_null');
 SELECT duroxide.start_orchestration('err-13', 'ErrReturnsNull');
 SELECT status, output IS NULL AS output_is_null, error FROM duroxide.wait_for_orchestration('err-13');
 
-CALL err.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

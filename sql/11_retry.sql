@@ -2,19 +2,6 @@
 -- timeouts) and invalid policies.
 \set SHOW_CONTEXT never
 CREATE SCHEMA rty;
-
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE rty.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
 CREATE TABLE rty.attempts (instance_id text, attempt int);
 
 -- fails until attempt input.succeed_on (never when absent);
@@ -168,5 +155,5 @@ SELECT s.instance_id, s.status, s.error
 SELECT count(*) FROM duroxide.history
  WHERE instance_id LIKE 'rty-bad-%' AND event_type = 'ActivityScheduled';
 
-CALL rty.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

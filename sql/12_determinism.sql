@@ -4,39 +4,10 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA det;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE det.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
-CREATE FUNCTION det.echo(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT input $$;
-SELECT duroxide.register_activity('DetEcho', 'det.echo');
+SELECT duroxide.register_activity('DetEcho', 'regress.echo');
 CREATE FUNCTION det.other(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT '"other"'::jsonb $$;
 SELECT duroxide.register_activity('DetOther', 'det.other');
-
--- wait (bounded) until an instance's current history has an event of a type
-CREATE PROCEDURE det.wait_for_event_type(p_id text, p_type text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history(p_id) h WHERE h.event_type = p_type) THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'instance % never recorded %', p_id, p_type;
-END
-$$;
 
 -- section: utc_now and new_guid are recorded and identical on every replay
 CREATE FUNCTION det.recorded(ctx duroxide.context, input jsonb) RETURNS jsonb
@@ -112,7 +83,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('DetChanging', 'det.changing');
 SELECT duroxide.start_orchestration('det-4', 'DetChanging');
-CALL det.wait_for_event_type('det-4', 'EventSubscribed');
+CALL regress.wait_for_event_type('det-4', 'EventSubscribed');
 CREATE OR REPLACE FUNCTION det.changing(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -136,7 +107,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('DetInputChange', 'det.input_change');
 SELECT duroxide.start_orchestration('det-5', 'DetInputChange');
-CALL det.wait_for_event_type('det-5', 'EventSubscribed');
+CALL regress.wait_for_event_type('det-5', 'EventSubscribed');
 CREATE OR REPLACE FUNCTION det.input_change(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -158,7 +129,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('DetKindChange', 'det.kind_change');
 SELECT duroxide.start_orchestration('det-6', 'DetKindChange');
-CALL det.wait_for_event_type('det-6', 'EventSubscribed');
+CALL regress.wait_for_event_type('det-6', 'EventSubscribed');
 CREATE OR REPLACE FUNCTION det.kind_change(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -180,7 +151,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('DetDropped', 'det.dropped');
 SELECT duroxide.start_orchestration('det-7', 'DetDropped');
-CALL det.wait_for_event_type('det-7', 'EventSubscribed');
+CALL regress.wait_for_event_type('det-7', 'EventSubscribed');
 CREATE OR REPLACE FUNCTION det.dropped(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -205,7 +176,7 @@ END
 $$;
 SELECT duroxide.register_orchestration('DetDroppedWait', 'det.dropped_wait');
 SELECT duroxide.start_orchestration('det-8', 'DetDroppedWait');
-CALL det.wait_for_event_type('det-8', 'ActivityCompleted');
+CALL regress.wait_for_event_type('det-8', 'ActivityCompleted');
 CREATE OR REPLACE FUNCTION det.dropped_wait(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -216,5 +187,5 @@ SELECT duroxide.raise_event('det-8', 'go', '"x"');
 SELECT status, error LIKE 'nondeterministic:%' AS nondeterministic, error
   FROM duroxide.wait_for_orchestration('det-8');
 
-CALL det.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

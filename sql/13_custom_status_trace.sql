@@ -3,34 +3,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA cst;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE cst.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
--- wait (bounded) until an instance's custom status equals a value
-CREATE PROCEDURE cst.wait_for_status(p_id text, p_status jsonb)
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF (SELECT s.custom_status FROM duroxide.get_orchestration_status(p_id) s)
-           IS NOT DISTINCT FROM p_status THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'instance % never reached custom status %', p_id, p_status;
-END
-$$;
-
 -- the server log of the temporary instance (pg_regress writes it to
 -- log/postmaster.log in its output directory, next to the temp instance)
 CREATE FUNCTION cst.server_log() RETURNS text
@@ -62,10 +34,10 @@ SELECT duroxide.register_orchestration('CstSteps', 'cst.steps');
 
 -- section: custom status is visible after the turn, while the instance waits
 SELECT duroxide.start_orchestration('cst-1', 'CstSteps');
-CALL cst.wait_for_status('cst-1', '{"step": 1, "state": "waiting for a"}');
+CALL regress.wait_for_status('cst-1', '{"step": 1, "state": "waiting for a"}');
 SELECT status, custom_status FROM duroxide.get_orchestration_status('cst-1');
 SELECT duroxide.raise_event('cst-1', 'a', '"A"');
-CALL cst.wait_for_status('cst-1', '{"step": 2, "state": "waiting for b", "a": "A"}');
+CALL regress.wait_for_status('cst-1', '{"step": 2, "state": "waiting for b", "a": "A"}');
 SELECT status, custom_status FROM duroxide.get_orchestration_status('cst-1');
 SELECT duroxide.raise_event('cst-1', 'b', '"B"');
 -- the last value stays after completion
@@ -156,5 +128,5 @@ SELECT duroxide.register_orchestration('CstForeignCtx', 'cst.foreign_ctx');
 SELECT duroxide.start_orchestration('cst-5', 'CstForeignCtx');
 SELECT status, error FROM duroxide.wait_for_orchestration('cst-5');
 
-CALL cst.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -2,19 +2,6 @@
 -- activity's writes commit together with its recorded result.
 \set SHOW_CONTEXT never
 CREATE SCHEMA wr;
-
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE wr.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
 CREATE TABLE wr.orders (id serial PRIMARY KEY, instance_id text, item text);
 CREATE SEQUENCE wr.seq;
 
@@ -123,5 +110,5 @@ SELECT duroxide.register_orchestration('WrReader', 'wr.reader');
 SELECT duroxide.start_orchestration('wr-10', 'WrReader');
 SELECT status, output FROM duroxide.wait_for_orchestration('wr-10');
 
-CALL wr.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

@@ -4,19 +4,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA acc;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE acc.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 -- the target: waits for "ping" and returns its data
 CREATE FUNCTION acc.target(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -92,5 +79,5 @@ SELECT status, output FROM duroxide.wait_for_orchestration('acc-4-target');
 SELECT duroxide.start_orchestration('acc-5', 'AccKicker', '{"raise": "acc-no-such-instance"}');
 SELECT status, output FROM duroxide.wait_for_orchestration('acc-5');
 
-CALL acc.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

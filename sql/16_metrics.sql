@@ -4,19 +4,6 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA met;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
-CREATE PROCEDURE met.settle()
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
-              AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-
 CREATE FUNCTION met.fail(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'always fails'; END $$;
 SELECT duroxide.register_activity('MetFail', 'met.fail');
@@ -47,20 +34,6 @@ END
 $$;
 SELECT duroxide.register_orchestration('MetOrch', 'met.orch');
 
--- wait (bounded) until an instance's current history has an event of a type
-CREATE PROCEDURE met.wait_for_event_type(p_id text, p_type text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        IF EXISTS (SELECT 1 FROM duroxide.get_history(p_id) h WHERE h.event_type = p_type) THEN
-            RETURN;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RAISE EXCEPTION 'instance % never recorded %', p_id, p_type;
-END
-$$;
-
 -- section: the metrics' keys
 SELECT k FROM jsonb_object_keys(duroxide.get_system_metrics()) AS k ORDER BY k;
 SELECT m AS before FROM duroxide.get_system_metrics() AS m \gset
@@ -71,13 +44,13 @@ SELECT duroxide.start_orchestration('met-done-2', 'MetOrch', '{"mode": "complete
 SELECT duroxide.start_orchestration('met-failed', 'MetOrch', '{"mode": "fail"}');
 SELECT duroxide.start_orchestration('met-cancelled', 'MetOrch', '{"mode": "wait"}');
 SELECT duroxide.start_orchestration('met-running', 'MetOrch', '{"mode": "wait"}');
-CALL met.wait_for_event_type('met-cancelled', 'EventSubscribed');
+CALL regress.wait_for_event_type('met-cancelled', 'EventSubscribed');
 SELECT duroxide.cancel_orchestration('met-cancelled');
 SELECT s.instance_id, s.status, s.error
   FROM unnest(ARRAY['met-done-1', 'met-done-2', 'met-failed', 'met-cancelled']) AS u(id),
        LATERAL duroxide.wait_for_orchestration(u.id) AS s
  ORDER BY 1;
-CALL met.wait_for_event_type('met-running', 'EventSubscribed');
+CALL regress.wait_for_event_type('met-running', 'EventSubscribed');
 SELECT k, (duroxide.get_system_metrics()->>k)::bigint - (:'before'::jsonb->>k)::bigint AS delta
   FROM unnest(ARRAY['total_instances', 'running_instances', 'completed_instances',
                     'failed_instances', 'cancelled_instances', 'total_executions',
@@ -89,17 +62,17 @@ SELECT (m->>'total_instances')::bigint = (m->>'running_instances')::bigint
   FROM duroxide.get_system_metrics() AS m;
 
 -- section: queue depths: ready messages, queued activity attempts, pending timers
-CALL met.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 -- a pending timer
 SELECT duroxide.start_orchestration('met-timer', 'MetOrch', '{"mode": "timer"}');
-CALL met.wait_for_event_type('met-timer', 'TimerCreated');
-CALL met.settle();
+CALL regress.wait_for_event_type('met-timer', 'TimerCreated');
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 -- an activity attempt queued for a retry a minute away
 SELECT duroxide.start_orchestration('met-retry', 'MetOrch', '{"mode": "retry"}');
-CALL met.wait_for_event_type('met-retry', 'ActivityAttemptFailed');
-CALL met.settle();
+CALL regress.wait_for_event_type('met-retry', 'ActivityAttemptFailed');
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 -- a ready message (seen inside the transaction that queues it)
 BEGIN;
@@ -115,12 +88,12 @@ SELECT status FROM duroxide.get_orchestration_status('met-timer');
 SELECT count(*) FROM duroxide.get_history('met-timer', 1);
 SELECT duroxide.delete_instance('met-retry', force => true);
 -- their timer and their queued attempt are gone
-CALL met.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();
 
 -- section: delete_instance deletes children, history and messages
 SELECT duroxide.start_orchestration('met-parent', 'MetOrch', '{"mode": "parent"}');
-CALL met.wait_for_event_type('met-parent-child', 'EventSubscribed');
+CALL regress.wait_for_event_type('met-parent-child', 'EventSubscribed');
 SELECT instance_id, status, parent_instance_id FROM duroxide.instances
  WHERE instance_id LIKE 'met-parent%' ORDER BY 1;
 -- the parent's pending timer is a message in the queue
@@ -157,5 +130,5 @@ SELECT status, output FROM duroxide.wait_for_orchestration('met-running');
 SELECT k, (duroxide.get_system_metrics()->>k)::bigint - (:'before'::jsonb->>k)::bigint AS delta
   FROM unnest(ARRAY['total_instances', 'running_instances', 'completed_instances',
                     'failed_instances', 'cancelled_instances']) AS k;
-CALL met.settle();
+CALL regress.settle();
 SELECT * FROM duroxide.get_queue_depths();

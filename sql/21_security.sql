@@ -92,11 +92,9 @@ SELECT status FROM duroxide.get_orchestration_status('sec-wait-2');
 RESET ROLE;
 
 -- section: names and payloads reach SQL only as parameters
-CREATE FUNCTION sec.echo(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT input $$;
 CREATE FUNCTION sec.echo_orch(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'Sec''Echo"\', input); END $$;
-SELECT duroxide.register_activity('Sec''Echo"\', 'sec.echo');
+SELECT duroxide.register_activity('Sec''Echo"\', 'regress.echo');
 SELECT duroxide.register_orchestration('Sec''Orch"\ ünï', 'sec.echo_orch');
 SELECT duroxide.start_orchestration($$x'); DROP TABLE sec.private; --$$, 'Sec''Orch"\ ünï',
                                     '{"q": "it''s \"quoted\" \\ ünïcödé"}');

@@ -1,11 +1,9 @@
 \set SHOW_CONTEXT never
 -- Management: views of instances and workers, retention, limits.
 CREATE SCHEMA mgmt;
-CREATE FUNCTION mgmt.echo(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT input $$;
 CREATE FUNCTION mgmt.orch(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'MgmtEcho', input); END $$;
-SELECT duroxide.register_activity('MgmtEcho', 'mgmt.echo');
+SELECT duroxide.register_activity('MgmtEcho', 'regress.echo');
 SELECT duroxide.register_orchestration('MgmtOrch', 'mgmt.orch');
 
 -- section: the workers view, joinable with pg_stat_activity

@@ -253,11 +253,11 @@ Col(int row, int col, bool *isnull)
 
 /*
  * Claim attempts (in the current transaction); returns them in cxt.
- * Normally up to batch_size never-delivered attempts; with suspect, one
- * suspect attempt.
+ * Normally up to limit never-delivered attempts; with suspect, one suspect
+ * attempt.
  */
 static int
-ClaimAttempts(int slot, bool suspect, MemoryContext cxt, void **out)
+ClaimAttempts(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 {
 	Datum		values[3];
 	Attempt    *attempts;
@@ -266,7 +266,7 @@ ClaimAttempts(int slot, bool suspect, MemoryContext cxt, void **out)
 
 	values[0] = Int64GetDatum(DxBootId());
 	values[1] = Int32GetDatum(slot);
-	values[2] = Int32GetDatum(duroxide_batch_size);
+	values[2] = Int32GetDatum(limit);
 	DxExpect(DxExecPlan(suspect ? &claim_suspect_plan : &claim_plan, values, NULL, false, 0),
 			 SPI_OK_UPDATE_RETURNING, "activity claim");
 	n = (int) SPI_processed;

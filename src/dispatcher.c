@@ -496,11 +496,11 @@ FlushWrites(Writes *w, int slot)
 
 /*
  * Claim instances (in the current transaction); their rows go into cxt.
- * Normally up to batch_size never-claimed instances; with suspect, one
- * suspect instance.
+ * Normally up to limit never-claimed instances; with suspect, one suspect
+ * instance.
  */
 static int
-ClaimInstances(int slot, bool suspect, MemoryContext cxt, void **out)
+ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 {
 	Datum		values[4];
 	DatumList	cands = {0};
@@ -515,14 +515,14 @@ ClaimInstances(int slot, bool suspect, MemoryContext cxt, void **out)
 				 "suspect claim");
 	else
 	{
-		values[2] = Int32GetDatum(Max(256, duroxide_batch_size * 8));
+		values[2] = Int32GetDatum(Max(256, limit * 8));
 		DxExpect(DxExecPlan(&candidates_plan, &values[2], NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
 		if (SPI_processed == 0)
 			return 0;
 		for (uint64 i = 0; i < SPI_processed; i++)
 			DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
 		values[2] = DlArray(&cands, TEXTOID);
-		values[3] = Int32GetDatum(duroxide_batch_size);
+		values[3] = Int32GetDatum(limit);
 		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
 	}
 	n = (int) SPI_processed;

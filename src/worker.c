@@ -13,8 +13,11 @@
  *	 1. if suspects may exist (shmem.c's gate) and no other suspect runs in
  *		the database (advisory lock): claim one suspect, commit, run it alone,
  *		commit;
- *	 2. claim up to duroxide.batch_size never-delivered items, commit; run
- *		them, commit.
+ *	 2. claim up to N never-delivered items, commit; run them, commit.
+ *		N is duroxide.batch_size, less when recent items ran slowly: the
+ *		results of a batch commit together, so one slow item holds back the
+ *		others of its batch.  A moving average of the run time per item
+ *		sizes the next claim to about DX_BATCH_TARGET_MS of work.
  * Claim before run, each committed, is what counts deliveries: see the
  * poison accounting in dispatcher.c (RunSuspect).
  *-------------------------------------------------------------------------
@@ -23,6 +26,7 @@
 
 #include "access/xact.h"
 #include "commands/extension.h"
+#include "executor/instrument.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -88,6 +92,34 @@ MsUntilPlan(DxPlan *plan)
  * Batches
  * ------------------------------------------------------------------------ */
 
+#define DX_BATCH_TARGET_MS 50.0
+
+/* moving average of the run time of one item, in ms */
+static double item_ms = 0.0;
+
+/* how many items to claim next */
+static int
+ClaimLimit(void)
+{
+	if (item_ms <= DX_BATCH_TARGET_MS / duroxide_batch_size)
+		return duroxide_batch_size;
+	return Max(1, Min(duroxide_batch_size, (int) (DX_BATCH_TARGET_MS / item_ms)));
+}
+
+/* run claimed items, timing them for ClaimLimit */
+static void
+RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
+{
+	instr_time	start,
+				elapsed;
+
+	INSTR_TIME_SET_CURRENT(start);
+	k->run(items, n, slot, cxt);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	item_ms = 0.7 * item_ms + 0.3 * (INSTR_TIME_GET_MILLISEC(elapsed) / n);
+}
+
 /*
  * Run one suspect alone, if the gate is open and no other suspect (of any
  * kind) runs in the database; returns whether one ran.
@@ -107,7 +139,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 		DxCommitTxn();
 		return false;
 	}
-	n = k->claim(slot, true, cxt, &items);
+	n = k->claim(slot, true, 1, cxt, &items);
 	DxCommitTxn();
 	MemoryContextSwitchTo(cxt);
 	if (n == 0)
@@ -115,7 +147,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 	else
 	{
 		DxBeginTxn(k->suspect_run_what);
-		k->run(items, n, slot, cxt);
+		RunTimed(k, items, n, slot, cxt);
 		DxCommitTxn();
 		MemoryContextSwitchTo(cxt);
 	}
@@ -133,7 +165,7 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
 	int			n;
 
 	DxBeginTxn(k->claim_what);
-	n = k->claim(slot, false, batch, &items);
+	n = k->claim(slot, false, ClaimLimit(), batch, &items);
 	if (n == 0 && !suspect)
 		*sleep_ms = MsUntilPlan(k->next_due);
 	DxCommitTxn();
@@ -141,7 +173,7 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
 	if (n > 0)
 	{
 		DxBeginTxn(k->run_what);
-		k->run(items, n, slot, batch);
+		RunTimed(k, items, n, slot, batch);
 		DxCommitTxn();
 		MemoryContextSwitchTo(batch);
 	}
@@ -156,7 +188,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 	int			n;
 
 	SPI_connect();
-	n = k->claim(slot, false, CurrentMemoryContext, &items);
+	n = k->claim(slot, false, duroxide_batch_size, CurrentMemoryContext, &items);
 	if (n > 0)
 		k->run(items, n, slot, CurrentMemoryContext);
 	SPI_finish();

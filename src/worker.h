@@ -20,8 +20,8 @@ typedef struct DxWorkKind
 	const char *run_what;
 	const char *suspect_claim_what;
 	const char *suspect_run_what;
-	/* claim up to batch_size items (one suspect with suspect) into cxt */
-	int			(*claim) (int slot, bool suspect, MemoryContext cxt, void **items);
+	/* claim up to limit items (one suspect with suspect) into cxt */
+	int			(*claim) (int slot, bool suspect, int limit, MemoryContext cxt, void **items);
 	/* run claimed items in the current transaction */
 	void		(*run) (void *items, int n, int slot, MemoryContext cxt);
 	/* "ms until the next item becomes visible" query */

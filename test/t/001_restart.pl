@@ -11,42 +11,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('restart');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.poll_interval = 200
-max_worker_processes = 16
-});
-$node->start;
+my $node = new_node('restart');
 
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
-
-# The hello workflow of examples/hello.sql, whose activity also records each
-# run in a table (to prove it is applied once), and a workflow that sleeps on
-# a durable timer.
+# the hello workflow of examples/hello.sql, whose activity also records each
+# run in public.hello_effects (to prove it is applied once), and a workflow
+# that sleeps on a durable timer
+define_hello($node, effects => 1);
 $node->safe_psql(
 	'postgres', q{
-CREATE TABLE public.hello_effects (instance_id text NOT NULL);
-
-CREATE FUNCTION public.say_hello(ctx duroxide.activity_context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO public.hello_effects VALUES (ctx.instance_id);
-    RETURN to_jsonb('Hello, ' || (input->>'name') || '!');
-END
-$$;
-
-CREATE FUNCTION public.hello_workflow(ctx duroxide.context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN duroxide.call_activity(ctx, 'SayHello', input);
-END
-$$;
-
 CREATE FUNCTION public.sleepy_workflow(ctx duroxide.context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
@@ -55,8 +31,6 @@ BEGIN
 END
 $$;
 
-SELECT duroxide.register_activity('SayHello', 'public.say_hello');
-SELECT duroxide.register_orchestration('HelloWorkflow', 'public.hello_workflow');
 SELECT duroxide.register_orchestration('SleepyWorkflow', 'public.sleepy_workflow');
 });
 
@@ -155,12 +129,7 @@ is( $node->safe_psql(
 	'after restarts: a new instance completes');
 
 # nothing is left in the queues
-is( $node->safe_psql(
-		'postgres',
-		"SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue FROM duroxide.get_queue_depths()"
-	),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();

@@ -12,54 +12,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('workers');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 3
-duroxide.poll_interval = 200
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
-
-$node->safe_psql(
-	'postgres', q{
-CREATE FUNCTION public.say_hello(ctx duroxide.activity_context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN to_jsonb('Hello, ' || (input->>'name') || '!');
-END
-$$;
-CREATE FUNCTION public.hello_workflow(ctx duroxide.context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN duroxide.call_activity(ctx, 'SayHello', input);
-END
-$$;
-SELECT duroxide.register_activity('SayHello', 'public.say_hello');
-SELECT duroxide.register_orchestration('HelloWorkflow', 'public.hello_workflow');
-});
-
-# number of live processes of a duroxide backend type
-my $count_sql = q{SELECT count(*) FILTER (WHERE backend_type = 'duroxide launcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide dispatcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide activity worker')
-  FROM pg_stat_activity};
-
-# poll until the launcher, the dispatchers and the activity workers are up
-sub workers_up
-{
-	my ($what) = @_;
-	my $ok = $node->poll_query_until('postgres', $count_sql, '1 2 3');
-	ok($ok, "$what: 1 launcher, 2 dispatchers and 3 activity workers run")
-	  or diag('launcher, dispatchers, activity workers: '
-		  . $node->safe_psql('postgres', $count_sql));
-}
+my $node = new_node(
+	'workers',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 3);
+define_hello($node);
 
 # the pid of the process with this application_name ('' if none)
 sub pid_of
@@ -97,10 +58,10 @@ sub replaced_after_kill
 			"SELECT count(*) = 1 AND bool_and(pid <> $old)
 			   FROM pg_stat_activity WHERE application_name = '$appname'"),
 		"$appname is restarted as a new process");
-	workers_up("after terminating $appname");
+	workers_up($node, 2, 3, "after terminating $appname");
 }
 
-workers_up('at start');
+workers_up($node, 2, 3, 'at start');
 
 # the workers are named after their slot
 is( $node->safe_psql(
@@ -134,18 +95,13 @@ $node->stop;
 # ---------------------------------------------------------------------------
 # no room: the launcher says so in the log instead of failing silently
 
-my $small = PostgreSQL::Test::Cluster->new('small');
-$small->init;
-$small->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 3
-max_worker_processes = 3
-});
-$small->start;
-$small->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+# (max_worker_processes = 3 and the server's own poll interval)
+my $small = new_node(
+	'small',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 3,
+	'duroxide.poll_interval' => undef,
+	'max_worker_processes' => 3);
 ok($small->wait_for_log(qr/max_worker_processes/),
 	'too small max_worker_processes is reported in the log');
 $small->stop;

@@ -32,22 +32,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('kill_workers');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-max_worker_processes = 16
-restart_after_crash = on
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $node = new_node(
+	'kill_workers',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'restart_after_crash' => 'on',
+	'log_statement' => 'none');
 
 $node->safe_psql(
 	'postgres', q{
@@ -98,20 +92,6 @@ SELECT duroxide.register_activity('Step', 'public.step');
 SELECT duroxide.register_orchestration('Chain', 'public.chain');
 });
 
-# launcher, dispatchers, activity workers
-my $count_sql = q{SELECT count(*) FILTER (WHERE backend_type = 'duroxide launcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide dispatcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide activity worker')
-  FROM pg_stat_activity};
-
-# poll until the engine's processes all run
-sub workers_up
-{
-	my ($what) = @_;
-	ok($node->poll_query_until('postgres', $count_sql, '1 2 2'),
-		"$what: launcher, 2 dispatchers and 2 activity workers run");
-}
-
 # wait until the postmaster has reinitialised after a crash and the engine is back
 sub crash_recovered
 {
@@ -122,10 +102,20 @@ sub crash_recovered
 	ok( $node->wait_for_log(
 			qr/all server processes terminated; reinitializing/, $offset),
 		"$what: the postmaster reinitialised (crash restart)");
-	workers_up($what);
+	workers_up($node, 2, 2, $what);
 }
 
-workers_up('at start');
+# the query for the pid of a process of a kind ('dispatcher', 'activity
+# worker') that waits on an advisory lock
+sub blocked_sql
+{
+	my ($kind) = @_;
+	return qq{SELECT a.pid FROM pg_stat_activity a JOIN duroxide.workers w ON w.pid = a.pid
+   WHERE w.kind = '$kind' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory'
+   LIMIT 1};
+}
+
+workers_up($node, 2, 2, 'at start');
 
 # ---------------------------------------------------------------------------
 # 1. kill -9 a dispatcher in the middle of a turn
@@ -141,9 +131,7 @@ $node->safe_psql('postgres',
 	                                                           'gated', i > 180)))
 	    FROM generate_series(1, 200) i});
 
-my $blocked_dispatcher = q{SELECT a.pid FROM pg_stat_activity a JOIN duroxide.workers w ON w.pid = a.pid
-   WHERE w.kind = 'dispatcher' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory'
-   LIMIT 1};
+my $blocked_dispatcher = blocked_sql('dispatcher');
 ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) > 0 FROM ($blocked_dispatcher) b"),
 	'a dispatcher is blocked inside a turn');
@@ -174,9 +162,7 @@ $node->safe_psql('postgres',
 	q{SELECT count(duroxide.raise_event(instance_id, 'go'))
 	    FROM duroxide.instances WHERE (input->>'gated')::boolean});
 
-my $blocked_worker = q{SELECT a.pid FROM pg_stat_activity a JOIN duroxide.workers w ON w.pid = a.pid
-   WHERE w.kind = 'activity worker' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory'
-   LIMIT 1};
+my $blocked_worker = blocked_sql('activity worker');
 ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) > 0 FROM ($blocked_worker) b"),
 	'an activity worker is blocked inside an activity');
@@ -244,56 +230,25 @@ $gates->quit;
 # ---------------------------------------------------------------------------
 # everything completes, exactly once
 
-ok( $node->poll_query_until(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances WHERE status = 'Running'}, '0'),
-	'no instance is running any more');
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances
-		   WHERE status = 'Completed' AND output = to_jsonb(instance_id || ':1:2:3')}),
-	'240',
-	'all 240 instances completed with the right output')
-  or diag(
-	$node->safe_psql(
-		'postgres',
-		q{SELECT instance_id || ' ' || status || ' ' || coalesce(output::text, '') || ' ' || coalesce(error, '')
-		    FROM duroxide.instances
-		   WHERE status <> 'Completed' OR output <> to_jsonb(instance_id || ':1:2:3')
-		   ORDER BY 1 LIMIT 20}));
+wait_all_terminal($node);
+assert_completed($node, '240', 'all 240 instances completed with the right output',
+	output => q{to_jsonb(instance_id || ':1:2:3')});
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) || ' ' || count(DISTINCT (instance_id, activity_id)) || ' ' ||
-		         count(DISTINCT (instance_id, step))
-		    FROM public.effects}),
-	'720 720 720',
-	'each activity effect was applied exactly once (720 rows, 720 distinct)')
-  or diag(
-	$node->safe_psql(
-		'postgres',
-		q{SELECT instance_id || ' step ' || step || ': ' || count(*)
-		    FROM public.effects GROUP BY instance_id, step HAVING count(*) <> 1
-		   ORDER BY 1 LIMIT 20}));
+assert_effects_once($node, '720',
+	'each activity effect was applied exactly once (720 rows, 720 distinct)',
+	also_distinct => ['(instance_id, step)']);
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM (
-		    SELECT instance_id FROM duroxide.history
-		     GROUP BY instance_id
-		    HAVING count(*) FILTER (WHERE event_type = 'ActivityScheduled') = 3
-		       AND count(*) FILTER (WHERE event_type = 'ActivityCompleted') = 3
-		       AND count(*) FILTER (WHERE event_type = 'ActivityFailed') = 0
-		       AND count(*) FILTER (WHERE event_type = 'OrchestrationCompleted') = 1) s}),
-	'240',
-	'history: every instance scheduled and completed exactly 3 activities');
+assert_history_each(
+	$node, '240',
+	'history: every instance scheduled and completed exactly 3 activities',
+	events => [
+		ActivityScheduled => 3,
+		ActivityCompleted => 3,
+		ActivityFailed => 0,
+		OrchestrationCompleted => 1
+	]);
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();

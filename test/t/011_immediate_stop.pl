@@ -23,39 +23,21 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('immediate_stop');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-max_worker_processes = 16
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $node = new_node(
+	'immediate_stop',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'log_statement' => 'none');
+
+# activity Work: one row in public.effects, a 2 ms sleep, returns n * 10 + k
+define_work($node, sleep => 0.002);
 
 $node->safe_psql(
 	'postgres', q{
-CREATE TABLE public.effects (
-    instance_id text NOT NULL,
-    activity_id bigint NOT NULL
-);
-
--- an activity with a database side effect: returns n * 10 + k
-CREATE FUNCTION public.work(ctx duroxide.activity_context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO public.effects VALUES (ctx.instance_id, ctx.activity_id);
-    PERFORM pg_sleep(0.002);
-    RETURN to_jsonb((input->>'n')::int * 10 + (input->>'k')::int);
-END
-$$;
-
 -- the child: one activity
 CREATE FUNCTION public.child(ctx duroxide.context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -84,7 +66,6 @@ BEGIN
 END
 $$;
 
-SELECT duroxide.register_activity('Work', 'public.work');
 SELECT duroxide.register_orchestration('Child', 'public.child');
 SELECT duroxide.register_orchestration('Mixed', 'public.mixed');
 });
@@ -157,22 +138,11 @@ $node->start;
 # the rest of the events, after the restart
 is(raise_events('n % 2 = 1'), '500', 'the other half of the events raised after the restart');
 
-ok( $node->poll_query_until(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances WHERE status = 'Running'}, '0'),
-	'no instance is running any more');
+wait_all_terminal($node);
 
-is( $node->safe_psql(
-		'postgres',
-		"SELECT count(*) FROM $parents WHERE status = 'Completed' AND output = $expected_output"),
-	'1000',
-	'all 1,000 parents completed with the right output')
-  or diag(
-	$node->safe_psql(
-		'postgres',
-		"SELECT instance_id || ' ' || status || ' ' || coalesce(output::text, '') || ' ' || coalesce(error, '')
-		   FROM $parents WHERE status <> 'Completed' OR output <> $expected_output
-		  ORDER BY 1 LIMIT 20"));
+assert_completed($node, '1000', 'all 1,000 parents completed with the right output',
+	from => $parents,
+	output => $expected_output);
 
 is( $node->safe_psql(
 		'postgres',
@@ -185,41 +155,26 @@ is( $node->safe_psql(
 	'2000 1000 1000 1000',
 	'2,000 instances: one completed child per parent, no duplicate');
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) || ' ' || count(DISTINCT (instance_id, activity_id)) FROM public.effects}),
-	'4000 4000',
-	'every activity effect applied exactly once (4,000 rows, all distinct)')
-  or diag(
-	$node->safe_psql(
-		'postgres',
-		q{SELECT instance_id || ' activity ' || activity_id || ': ' || count(*)
-		    FROM public.effects GROUP BY 1 HAVING count(*) <> 1 ORDER BY 1 LIMIT 20}));
+assert_effects_once($node, '4000',
+	'every activity effect applied exactly once (4,000 rows, all distinct)');
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM (
-		    SELECT h.instance_id FROM duroxide.history h
-		      JOIN duroxide.instances i USING (instance_id)
-		     WHERE i.orchestration_name = 'Mixed'
-		     GROUP BY h.instance_id
-		    HAVING count(*) FILTER (WHERE event_type = 'TimerCreated') = 1
-		       AND count(*) FILTER (WHERE event_type = 'TimerFired') = 1
-		       AND count(*) FILTER (WHERE event_type = 'EventRaised') = 1
-		       AND count(*) FILTER (WHERE event_type = 'SubOrchestrationScheduled') = 1
-		       AND count(*) FILTER (WHERE event_type = 'SubOrchestrationCompleted') = 1
-		       AND count(*) FILTER (WHERE event_type = 'ActivityScheduled') = 3
-		       AND count(*) FILTER (WHERE event_type = 'ActivityCompleted') = 3
-		       AND count(*) FILTER (WHERE event_type = 'OrchestrationCompleted') = 1) s}),
-	'1000',
-	'history: each parent has one timer fired, one event, one child and three activities');
+assert_history_each(
+	$node, '1000',
+	'history: each parent has one timer fired, one event, one child and three activities',
+	where => q{instance_id IN (SELECT instance_id FROM duroxide.instances
+	                             WHERE orchestration_name = 'Mixed')},
+	events => [
+		TimerCreated => 1,
+		TimerFired => 1,
+		EventRaised => 1,
+		SubOrchestrationScheduled => 1,
+		SubOrchestrationCompleted => 1,
+		ActivityScheduled => 3,
+		ActivityCompleted => 3,
+		OrchestrationCompleted => 1
+	]);
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();

@@ -23,31 +23,23 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('poison');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-duroxide.max_attempts = 3
-max_worker_processes = 16
-restart_after_crash = on
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $node = new_node(
+	'poison',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'duroxide.max_attempts' => 3,
+	'restart_after_crash' => 'on',
+	'log_statement' => 'none');
+
+# (d) activity Work: one row in public.effects, returns n * 10 + k
+define_work($node);
 
 $node->safe_psql(
 	'postgres', q{
-CREATE TABLE public.effects (
-    instance_id text NOT NULL,
-    activity_id bigint NOT NULL
-);
-
 -- (a) an activity that kills its own process
 CREATE FUNCTION public.crash(ctx duroxide.activity_context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -95,14 +87,6 @@ END
 $$;
 
 -- (d) ordinary work
-CREATE FUNCTION public.work(ctx duroxide.activity_context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO public.effects VALUES (ctx.instance_id, ctx.activity_id);
-    RETURN to_jsonb((input->>'n')::int * 10 + (input->>'k')::int);
-END
-$$;
-
 CREATE FUNCTION public.ordinary(ctx duroxide.context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -118,20 +102,13 @@ $$;
 
 SELECT duroxide.register_activity('Crash', 'public.crash');
 SELECT duroxide.register_activity('Hang', 'public.hang');
-SELECT duroxide.register_activity('Work', 'public.work');
 SELECT duroxide.register_orchestration('CatchPoison', 'public.catch_poison');
 SELECT duroxide.register_orchestration('CallHang', 'public.call_hang');
 SELECT duroxide.register_orchestration('CrashOrchestration', 'public.crash_orchestration');
 SELECT duroxide.register_orchestration('Ordinary', 'public.ordinary');
 });
 
-# launcher, dispatchers, activity workers
-my $count_sql = q{SELECT count(*) FILTER (WHERE backend_type = 'duroxide launcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide dispatcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide activity worker')
-  FROM pg_stat_activity};
-ok($node->poll_query_until('postgres', $count_sql, '1 2 2'),
-	'at start: launcher, 2 dispatchers and 2 activity workers run');
+workers_up($node, 2, 2, 'at start');
 
 # the status of an instance as "status: output or error"
 sub outcome
@@ -157,35 +134,20 @@ SELECT count(duroxide.start_orchestration(format('$prefix%s', lpad(i::text, 2, '
 COMMIT;
 });
 	# through the crash restarts
-	ok( $node->poll_query_until(
-			'postgres',
-			q{SELECT count(*) FROM duroxide.instances WHERE status = 'Running'}, '0'),
-		"$what: no instance is running any more");
+	wait_all_terminal($node, "$what: no instance is running any more");
 }
 
 # the 50 ordinary orchestrations of a prefix all completed, exactly once
 sub ordinary_completed
 {
 	my ($prefix, $what) = @_;
-	is( $node->safe_psql(
-			'postgres',
-			qq{SELECT count(*) FROM duroxide.instances
-			   WHERE instance_id LIKE '$prefix%' AND status = 'Completed'
-			     AND output = jsonb_build_array((input->>'n')::int * 10 + 1, (input->>'n')::int * 10 + 2)}),
-		'50',
-		"$what: the 50 ordinary orchestrations completed with the right output")
-	  or diag(
-		$node->safe_psql(
-			'postgres',
-			qq{SELECT instance_id || ' ' || status || ' ' || coalesce(output::text, '') || ' ' || coalesce(error, '')
-			    FROM duroxide.instances
-			   WHERE instance_id LIKE '$prefix%' AND status <> 'Completed' ORDER BY 1 LIMIT 10}));
-	is( $node->safe_psql(
-			'postgres',
-			qq{SELECT count(*) || ' ' || count(DISTINCT (instance_id, activity_id)) FROM public.effects
-			    WHERE instance_id LIKE '$prefix%'}),
-		'100 100',
-		"$what: their effects were applied exactly once (100 rows, all distinct)");
+	assert_completed($node, '50',
+		"$what: the 50 ordinary orchestrations completed with the right output",
+		where => "instance_id LIKE '$prefix%'",
+		output => q{jsonb_build_array((input->>'n')::int * 10 + 1, (input->>'n')::int * 10 + 2)});
+	assert_effects_once($node, '100',
+		"$what: their effects were applied exactly once (100 rows, all distinct)",
+		where => "instance_id LIKE '$prefix%'");
 }
 
 # the number of SIGKILL deaths of a kind of worker in the log since $offset
@@ -263,12 +225,7 @@ is( $node->safe_psql(
 	'Completed [991, 992]',
 	'a new orchestration completes after the poison');
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();

@@ -15,31 +15,22 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-max_worker_processes = 16
-shared_buffers = 16MB
-max_connections = 20
-log_statement = none
-});
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $primary = new_node(
+	'primary',
+	{ allows_streaming => 1 },
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'shared_buffers' => '16MB',
+	'max_connections' => 20,
+	'log_statement' => 'none');
 
+create_effects($primary);
 $primary->safe_psql(
 	'postgres', q{
-CREATE TABLE public.effects (
-    instance_id text NOT NULL,
-    activity_id bigint NOT NULL
-);
-
 CREATE FUNCTION public.record(ctx duroxide.activity_context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,13 +59,7 @@ SELECT duroxide.register_orchestration('TimerWorkflow', 'public.timer_workflow')
 SELECT duroxide.register_orchestration('EventWorkflow', 'public.event_workflow');
 });
 
-# launcher, dispatchers, activity workers
-my $count_sql = q{SELECT count(*) FILTER (WHERE backend_type = 'duroxide launcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide dispatcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide activity worker')
-  FROM pg_stat_activity};
-ok($primary->poll_query_until('postgres', $count_sql, '1 2 2'),
-	'primary: launcher, 2 dispatchers and 2 activity workers run');
+workers_up($primary, 2, 2, 'primary');
 
 # the standby, from a base backup
 $primary->backup('backup');
@@ -105,7 +90,7 @@ is( $standby->safe_psql(
 		    FROM duroxide.instances}),
 	'40 0',
 	'standby: the 40 instances are replicated, running, their timers not yet fired');
-is($standby->safe_psql('postgres', $count_sql),
+is(worker_counts($standby),
 	'0 0 0', 'standby: no duroxide launcher, dispatcher or activity worker runs');
 is( $standby->safe_psql(
 		'postgres',
@@ -124,8 +109,7 @@ like($stderr, qr/read-only transaction/, 'standby: ... because it is read-only')
 # fail over
 $primary->stop;
 $standby->promote;
-ok($standby->poll_query_until('postgres', $count_sql, '1 2 2'),
-	'promoted: launcher, 2 dispatchers and 2 activity workers run');
+workers_up($standby, 2, 2, 'promoted');
 ok($standby->log_contains(qr/duroxide launcher: starting 2 dispatchers and 2 activity workers/),
 	'promoted: the log shows the launcher starting the workers');
 
@@ -136,55 +120,25 @@ is( $standby->safe_psql(
 	'20',
 	'promoted: the events are raised on the new primary');
 
-ok( $standby->poll_query_until(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances WHERE status = 'Running'}, '0'),
-	'promoted: no instance is running any more');
+wait_all_terminal($standby, 'promoted: no instance is running any more');
 
-is( $standby->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances
-		   WHERE status = 'Completed'
-		     AND output = to_jsonb('recorded ' ||
-		             CASE WHEN instance_id LIKE 'timer-%' THEN instance_id
-		                  ELSE substr(instance_id, 7) END)}),
-	'40',
-	'promoted: all 40 instances completed with the right output')
-  or diag(
-	$standby->safe_psql(
-		'postgres',
-		q{SELECT instance_id || ' ' || status || ' ' || coalesce(output::text, '') || ' ' || coalesce(error, '')
-		    FROM duroxide.instances ORDER BY 1}));
+assert_completed(
+	$standby, '40',
+	'promoted: all 40 instances completed with the right output',
+	output => q{to_jsonb('recorded ' ||
+	                     CASE WHEN instance_id LIKE 'timer-%' THEN instance_id
+	                          ELSE substr(instance_id, 7) END)});
 
-is( $standby->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM (
-		    SELECT instance_id FROM duroxide.history WHERE instance_id LIKE 'timer-%'
-		     GROUP BY instance_id
-		    HAVING count(*) FILTER (WHERE event_type = 'TimerFired') = 1) s}),
-	'20',
-	'promoted: each timer fired exactly once');
-is( $standby->safe_psql(
-		'postgres',
-		q{SELECT count(*) FROM (
-		    SELECT instance_id FROM duroxide.history WHERE instance_id LIKE 'event-%'
-		     GROUP BY instance_id
-		    HAVING count(*) FILTER (WHERE event_type = 'EventRaised') = 1) s}),
-	'20',
-	'promoted: each event was received exactly once');
-is( $standby->safe_psql(
-		'postgres',
-		q{SELECT count(*) || ' ' || count(DISTINCT instance_id) || ' ' || count(DISTINCT (instance_id, activity_id))
-		    FROM public.effects}),
-	'40 40 40',
-	'promoted: each activity wrote exactly one row');
+assert_history_each($standby, '20', 'promoted: each timer fired exactly once',
+	where => q{instance_id LIKE 'timer-%'},
+	events => [ TimerFired => 1 ]);
+assert_history_each($standby, '20', 'promoted: each event was received exactly once',
+	where => q{instance_id LIKE 'event-%'},
+	events => [ EventRaised => 1 ]);
+assert_effects_once($standby, '40', 'promoted: each activity wrote exactly one row',
+	also_distinct => ['instance_id']);
 
-is( $standby->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'promoted: the queues are empty at the end');
+queues_empty($standby, 'promoted: the queues are empty at the end');
 
 $standby->stop;
 done_testing();

@@ -16,39 +16,23 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('clean_shutdown');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-max_worker_processes = 16
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $node = new_node(
+	'clean_shutdown',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'log_statement' => 'none');
+
+# activity Work: one row in public.effects, a few ms of work (5 ms sleep),
+# returns n * 10 + k
+define_work($node, sleep => 0.005);
 
 $node->safe_psql(
 	'postgres', q{
-CREATE TABLE public.effects (
-    instance_id text NOT NULL,
-    activity_id bigint NOT NULL
-);
 CREATE TABLE public.released (released boolean);
-
--- a few ms of work with a database side effect: returns n * 10 + k
-CREATE FUNCTION public.work(ctx duroxide.activity_context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO public.effects VALUES (ctx.instance_id, ctx.activity_id);
-    PERFORM pg_sleep(0.005);
-    RETURN to_jsonb((input->>'n')::int * 10 + (input->>'k')::int);
-END
-$$;
 
 -- sleeps until public.released has a row
 CREATE FUNCTION public.wait_release(ctx duroxide.activity_context, input jsonb)
@@ -94,20 +78,13 @@ BEGIN
 END
 $$;
 
-SELECT duroxide.register_activity('Work', 'public.work');
 SELECT duroxide.register_activity('WaitRelease', 'public.wait_release');
 SELECT duroxide.register_orchestration('FanOut', 'public.fan_out');
 SELECT duroxide.register_orchestration('Chain', 'public.chain');
 SELECT duroxide.register_orchestration('Stuck', 'public.stuck');
 });
 
-# launcher, dispatchers, activity workers
-my $count_sql = q{SELECT count(*) FILTER (WHERE backend_type = 'duroxide launcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide dispatcher') || ' ' ||
-       count(*) FILTER (WHERE backend_type = 'duroxide activity worker')
-  FROM pg_stat_activity};
-ok($node->poll_query_until('postgres', $count_sql, '1 2 2'),
-	'at start: launcher, 2 dispatchers and 2 activity workers run');
+workers_up($node, 2, 2, 'at start');
 
 # the stuck instance first, then 150 fan-outs and 150 chains
 $node->safe_psql('postgres',
@@ -155,14 +132,10 @@ ok(!$node->log_contains(qr/terminated by signal|server process .* was terminated
 	'no process died of a signal');
 
 $node->start;
-ok($node->poll_query_until('postgres', $count_sql, '1 2 2'),
-	'after the restart: launcher, 2 dispatchers and 2 activity workers run');
+workers_up($node, 2, 2, 'after the restart');
 $node->safe_psql('postgres', 'INSERT INTO public.released VALUES (true)');
 
-ok( $node->poll_query_until(
-		'postgres',
-		q{SELECT count(*) FROM duroxide.instances WHERE status = 'Running'}, '0'),
-	'no instance is running any more');
+wait_all_terminal($node);
 
 is( $node->safe_psql(
 		'postgres',
@@ -174,24 +147,12 @@ is( $node->safe_psql(
 		    FROM duroxide.instances WHERE status = 'Completed'}),
 	'150 150 1',
 	'all 301 instances completed with the right output')
-  or diag(
-	$node->safe_psql(
-		'postgres',
-		q{SELECT instance_id || ' ' || status || ' ' || coalesce(output::text, '') || ' ' || coalesce(error, '')
-		    FROM duroxide.instances WHERE status <> 'Completed' ORDER BY 1 LIMIT 20}));
+  or diag(instance_summary($node, "status <> 'Completed'"));
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT count(*) || ' ' || count(DISTINCT (instance_id, activity_id)) FROM public.effects}),
-	'1051 1051',
+assert_effects_once($node, '1051',
 	'every activity effect applied exactly once (150 * 4 + 150 * 3 + 1 rows, all distinct)');
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();

@@ -24,23 +24,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DuroxideTest;
 
-my $node = PostgreSQL::Test::Cluster->new('limits');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'duroxide'
-duroxide.database = 'postgres'
-duroxide.orchestration_concurrency = 2
-duroxide.worker_concurrency = 2
-duroxide.poll_interval = 200
-duroxide.max_history_events = 100
-duroxide.max_payload_size = '4kB'
-max_worker_processes = 16
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION duroxide');
+my $node = new_node(
+	'limits',
+	'duroxide.orchestration_concurrency' => 2,
+	'duroxide.worker_concurrency' => 2,
+	'duroxide.max_history_events' => 100,
+	'duroxide.max_payload_size' => '4kB',
+	'log_statement' => 'none');
 
 $node->safe_psql(
 	'postgres', q{
@@ -257,12 +251,7 @@ is(run_to_end('small-child', 'BigChild', '{"size": 3000}'),
 is(run_to_end('small-input', 'BigActivityInput', '{"size": 3000}'),
 	'Completed: ' . ('z' x 3000), 'an activity input of 3 kB is fine');
 
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT orchestrator_queue || ' ' || worker_queue || ' ' || timer_queue
-		    FROM duroxide.get_queue_depths()}),
-	'0 0 0',
-	'the queues are empty at the end');
+queues_empty($node);
 
 $node->stop;
 done_testing();
