@@ -84,6 +84,10 @@ static DxPlan next_due_plan = {NULL,
 	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL",
 0, {0}};
 
+static DxPlan next_suspect_due_plan = {NULL,
+	"SELECT min(visible_at) FROM duroxide.worker_queue WHERE claim_boot IS NULL AND delivery_count > 0",
+0, {0}};
+
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL"
 	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
@@ -359,6 +363,7 @@ const DxWorkKind DxActivityWork = {
 	.claim = ClaimAttempts,
 	.run = RunAttempts,
 	.next_due = &next_due_plan,
+	.next_suspect_due = &next_suspect_due_plan,
 	.recover = DxActivityRecover,
 };
 

@@ -151,6 +151,12 @@ static DxPlan claim_suspect_plan = {NULL,
 	" RETURNING " CLAIM_COLUMNS,
 2, {INT8OID, INT4OID}};
 
+static DxPlan next_suspect_due_plan = {NULL,
+	"SELECT min(q.visible_at) FROM duroxide.instances i"
+	"  JOIN duroxide.orchestrator_queue q ON q.instance_id = i.instance_id"
+	" WHERE i.claim_count > 0 AND i.claim_boot IS NULL",
+0, {0}};
+
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL"
 	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
@@ -158,6 +164,11 @@ static DxPlan recover_plan = {NULL,
 
 static DxPlan release_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = ANY($1)",
+1, {TEXTARRAYOID}};
+
+static DxPlan settle_plan = {NULL,
+	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL, claim_count = 0"
+	" WHERE instance_id = ANY($1)",
 1, {TEXTARRAYOID}};
 
 static DxPlan messages_plan = {NULL,
@@ -362,7 +373,7 @@ typedef struct Writes
 	DatumList	m_inst, m_exec, m_kind, m_src, m_data, m_due;
 	DatumList	consumed;
 	DatumList	terminal;
-	DatumList	released;		/* instances whose claim is released unchanged */
+	DatumList	settled;		/* terminal instances: claim released, nothing else */
 	/* duroxide.instances */
 	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark, u_wait;
 	/* duroxide.executions (one row per ended execution) */
@@ -450,10 +461,10 @@ FlushWrites(Writes *w, int slot)
 		Flush(&delete_terminal_messages_plan, l, t, 1, SPI_OK_DELETE, "queue cleanup");
 	}
 	{
-		DatumList  *l[] = {&w->released};
+		DatumList  *l[] = {&w->settled};
 		Oid			t[] = {TEXTOID};
 
-		Flush(&release_plan, l, t, 1, SPI_OK_UPDATE, "claim release");
+		Flush(&settle_plan, l, t, 1, SPI_OK_UPDATE, "claim release");
 	}
 	{
 		DatumList  *l[] = {&w->m_inst, &w->m_exec, &w->m_kind, &w->m_src, &w->m_data, &w->m_due};
@@ -1061,7 +1072,7 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 		/* terminal already: drop whatever still arrives, change nothing else */
 		for (int i = 0; i < inst->nmsgs; i++)
 			DlAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
-		DlText(&w->released, inst->instance_id);
+		DlText(&w->settled, inst->instance_id);
 		return;
 	}
 	DxSlotSetState(DX_STATE_BUSY, inst->instance_id);
@@ -1292,6 +1303,7 @@ const DxWorkKind DxDispatcherWork = {
 	.claim = ClaimInstances,
 	.run = RunInstances,
 	.next_due = &next_due_plan,
+	.next_suspect_due = &next_suspect_due_plan,
 	.recover = DxDispatcherRecover,
 };
 

@@ -67,6 +67,7 @@ typedef struct DxShared
 	/* per kind: suspects may exist while epoch != cleared (see DxSuspects*) */
 	pg_atomic_uint32 suspect_epoch[3];
 	pg_atomic_uint32 suspect_cleared[3];
+	pg_atomic_uint64 suspect_reopen_at[3];	/* TimestampTz; 0: never */
 	int			nwaiters;
 	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
@@ -118,6 +119,7 @@ DxShmemStartup(void)
 		{
 			pg_atomic_init_u32(&dx_shared->suspect_epoch[i], 1);
 			pg_atomic_init_u32(&dx_shared->suspect_cleared[i], 0);
+			pg_atomic_init_u64(&dx_shared->suspect_reopen_at[i], 0);
 		}
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
@@ -283,24 +285,33 @@ DxRequestWake(int what)
  * after a crash, a stopped worker or an engine error, so workers look only
  * while the gate is open.  Whoever creates suspects calls
  * DxSuspectsAppeared() after its transaction committed (epoch + 1); a worker
- * that found none records the epoch it read *before* its query.  A suspect
- * committed after that read moved the epoch on, so the gate stays open.
+ * that found none ready records the epoch it read *before* its query, and
+ * when the suspects' work becomes visible (a timer of a suspect instance, a
+ * delayed retry): the gate reopens then.  A suspect committed after the read
+ * moved the epoch on, so the gate stays open.
  */
 bool
 DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch)
 {
+	uint64		reopen;
+
 	if (dx_shared == NULL)
 		return false;
 	*epoch = pg_atomic_read_u32(&dx_shared->suspect_epoch[kind]);
-	return *epoch != pg_atomic_read_u32(&dx_shared->suspect_cleared[kind]);
+	if (*epoch != pg_atomic_read_u32(&dx_shared->suspect_cleared[kind]))
+		return true;
+	reopen = pg_atomic_read_u64(&dx_shared->suspect_reopen_at[kind]);
+	return reopen != 0 && GetCurrentTimestamp() >= (TimestampTz) reopen;
 }
 
-/* no suspect of this kind existed when epoch was read */
+/* no suspect was ready when epoch was read; the next becomes ready at reopen_at (0: none) */
 void
-DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch)
+DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch, TimestampTz reopen_at)
 {
-	if (dx_shared != NULL)
-		pg_atomic_write_u32(&dx_shared->suspect_cleared[kind], epoch);
+	if (dx_shared == NULL)
+		return;
+	pg_atomic_write_u64(&dx_shared->suspect_reopen_at[kind], (uint64) reopen_at);
+	pg_atomic_write_u32(&dx_shared->suspect_cleared[kind], epoch);
 }
 
 /* suspects of this kind may exist (call after the commit that made them) */

@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 /* kinds of engine process (a slot of the registry holds one) */
 typedef enum DxWorkerKind
 {
@@ -54,7 +56,7 @@ extern void DxRequestWake(int what);
 
 /* suspects: work delivered before whose delivery never committed (see dispatcher.c) */
 extern bool DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch);
-extern void DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch);
+extern void DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch, TimestampTz reopen_at);
 extern void DxSuspectsAppeared(DxWorkerKind kind);
 extern void DxSuspectsPending(DxWorkerKind kind);
 extern bool DxSuspectLockTry(void);

@@ -35,6 +35,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 
 #include "activity.h"
@@ -120,6 +121,20 @@ RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
 	item_ms = 0.7 * item_ms + 0.3 * (INSTR_TIME_GET_MILLISEC(elapsed) / n);
 }
 
+/* when the work of the next suspect becomes visible (0: there is none) */
+static TimestampTz
+NextSuspectDue(const DxWorkKind *k)
+{
+	bool		isnull;
+	Datum		d;
+
+	DxExpect(DxExecPlan(k->next_suspect_due, NULL, NULL, true, 1), SPI_OK_SELECT, "suspect lookup");
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
 /*
  * Run one suspect alone, if the gate is open and no other suspect (of any
  * kind) runs in the database; returns whether one ran.
@@ -140,11 +155,11 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 		return false;
 	}
 	n = k->claim(slot, true, 1, cxt, &items);
+	if (n == 0)
+		DxSuspectsNoneAt(k->kind, epoch, NextSuspectDue(k));
 	DxCommitTxn();
 	MemoryContextSwitchTo(cxt);
-	if (n == 0)
-		DxSuspectsNoneAt(k->kind, epoch);
-	else
+	if (n > 0)
 	{
 		DxBeginTxn(k->suspect_run_what);
 		RunTimed(k, items, n, slot, cxt);

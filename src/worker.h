@@ -26,6 +26,8 @@ typedef struct DxWorkKind
 	void		(*run) (void *items, int n, int slot, MemoryContext cxt);
 	/* "ms until the next item becomes visible" query */
 	DxPlan	   *next_due;
+	/* "when does the next suspect's work become visible" query (timestamptz) */
+	DxPlan	   *next_suspect_due;
 	/* release claims a dead process of this slot left */
 	void		(*recover) (int slot);
 } DxWorkKind;
