@@ -171,11 +171,18 @@ static DxPlan settle_plan = {NULL,
 	" WHERE instance_id = ANY($1)",
 1, {TEXTARRAYOID}};
 
+/*
+ * Per-instance index lookups (LATERAL ... OFFSET 0 keeps them parameterised):
+ * the cost of a batch must not depend on how long the queue is, nor on
+ * statistics that lag behind a queue's churn.
+ */
 static DxPlan messages_plan = {NULL,
 	"SELECT u.ord::int4, q.id, q.execution_id, q.kind, q.source_event_id, q.data"
-	"  FROM unnest($1::text[]) WITH ORDINALITY u(iid, ord)"
-	"  JOIN duroxide.orchestrator_queue q ON q.instance_id = u.iid"
-	" WHERE q.visible_at <= now() ORDER BY u.ord, q.id",
+	"  FROM unnest($1::text[]) WITH ORDINALITY u(iid, ord),"
+	"       LATERAL (SELECT * FROM duroxide.orchestrator_queue m"
+	"                 WHERE m.instance_id = u.iid"
+	"                   AND m.visible_at + interval '0 s' <= now() OFFSET 0) q"	/* a filter, not an index scan */
+	" ORDER BY u.ord, q.id",
 1, {TEXTARRAYOID}};
 
 static DxPlan history_plan = {NULL,
@@ -210,7 +217,10 @@ static DxPlan delete_messages_plan = {NULL,
 1, {INT8ARRAYOID}};
 
 static DxPlan delete_terminal_messages_plan = {NULL,
-	"DELETE FROM duroxide.orchestrator_queue WHERE instance_id = ANY($1)",
+	"DELETE FROM duroxide.orchestrator_queue d USING ("
+	"  SELECT q.id FROM unnest($1::text[]) u(iid),"
+	"       LATERAL (SELECT m.id FROM duroxide.orchestrator_queue m WHERE m.instance_id = u.iid OFFSET 0) q) t"
+	" WHERE d.id = t.id",
 1, {TEXTARRAYOID}};
 
 static DxPlan update_instances_plan = {NULL,
