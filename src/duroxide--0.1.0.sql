@@ -586,6 +586,12 @@ COMMENT ON FUNCTION duroxide.trace_info(duroxide.context, text) IS
 COMMENT ON FUNCTION duroxide.trace_info(duroxide.activity_context, text) IS
     'log a line with the activity name, activity id, instance id and worker id';
 
+-- an activity written in C against src/duroxide.h (json-c), as an example
+CREATE FUNCTION duroxide._c_example_activity(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'duroxide_c_example_activity' LANGUAGE C;
+COMMENT ON FUNCTION duroxide._c_example_activity(duroxide.activity_context, jsonb) IS
+    'example C activity: returns {"input", "attempt", "via": "json-c"}; fails with the text of input->>''fail''';
+
 /* blocking shorthands: schedule + await */
 
 CREATE FUNCTION duroxide.call_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL) RETURNS jsonb

@@ -103,3 +103,37 @@ duroxide_run_c_activity(FunctionCallInfo fcinfo, duroxide_c_activity fn)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(result);
 }
+
+/*
+ * An activity written against this API, shipped as an example and used by
+ * the tests: returns {"input": <input>, "attempt": n, "via": "json-c"}, or
+ * fails with the message in input->>'fail' when that key is present.
+ */
+static struct json_object *
+ExampleActivity(const duroxide_activity_info *info, struct json_object *input,
+				char *error, size_t errlen)
+{
+	struct json_object *out;
+	struct json_object *fail;
+
+	if (input != NULL && json_object_is_type(input, json_type_object) &&
+		json_object_object_get_ex(input, "fail", &fail))
+	{
+		snprintf(error, errlen, "%s", json_object_get_string(fail));
+		return NULL;
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "input", input ? json_object_get(input) : NULL);
+	json_object_object_add(out, "attempt", json_object_new_int(info->attempt));
+	json_object_object_add(out, "via", json_object_new_string("json-c"));
+	return out;
+}
+
+PG_FUNCTION_INFO_V1(duroxide_c_example_activity);
+
+/* SQL: duroxide._c_example_activity(ctx, input) */
+Datum
+duroxide_c_example_activity(PG_FUNCTION_ARGS)
+{
+	return duroxide_run_c_activity(fcinfo, ExampleActivity);
+}
