@@ -81,7 +81,7 @@ static DxPlan claim_suspect_plan = {NULL,
 
 static DxPlan next_due_plan = {NULL,
 	"SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
-	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL",
+	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL AND delivery_count = 0",
 0, {0}};
 
 static DxPlan next_suspect_due_plan = {NULL,

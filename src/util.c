@@ -14,6 +14,9 @@
  *		directly rather than through the GUC machinery;
  *	  - with a timeout, STATEMENT_TIMEOUT is armed for the call only (the
  *		worker installs StatementCancelHandler for SIGINT);
+ *	  - enable_seqscan and jit get their configured values back for the call
+ *		(the workers turn them off for the engine's own statements, see
+ *		worker.c);
  *	  - the result is copied into the caller's memory context before the
  *		subtransaction ends.
  *-------------------------------------------------------------------------
@@ -26,6 +29,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -249,6 +253,9 @@ DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
 	return result;
 }
 
+/* settings the workers change for the engine's statements (worker.c) */
+static const char *const engine_settings[] = {"enable_seqscan", "jit"};
+
 /* run invoker(arg) as owner in a subtransaction; see the file header */
 void
 DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
@@ -272,7 +279,11 @@ DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 	{
 		Datum		d;
 		bool		isnull;
+		int			nest = NewGUCNestLevel();
 
+		for (int i = 0; i < lengthof(engine_settings); i++)
+			(void) set_config_option(engine_settings[i], GetConfigOptionResetString(engine_settings[i]),
+									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		if (read_only)
 			XactReadOnly = true;
@@ -285,6 +296,7 @@ DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 			disable_timeout(STATEMENT_TIMEOUT, false);
 		XactReadOnly = save_read_only;
 		SetUserIdAndSecContext(save_userid, save_sec);
+		AtEOXact_GUC(true, nest);
 
 		MemoryContextSwitchTo(cxt);
 		result->value = isnull ? NULL : DatumGetJsonbPCopy(d);

@@ -34,6 +34,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/snapmgr.h"
@@ -246,6 +247,16 @@ duroxide_worker_main(Datum arg)
 			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
 	pgstat_report_appname(name);
 	DxSlotAttach(slot, work->kind);
+
+	/*
+	 * The engine's statements are written for their indexes, and a queue's
+	 * size swings too fast for statistics to follow: with the tables empty
+	 * when a plan is cached, the planner would scan them sequentially ever
+	 * after.  They are short, so JIT compilation only costs.  User code runs
+	 * with the configured settings (DxCallAsOwner).
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
