@@ -1,6 +1,8 @@
 /*-------------------------------------------------------------------------
  * client.c
- *		Client functions that need C: wait_for_orchestration.
+ *		Client functions in C: start_orchestration (the hot path of every
+ *		workflow: one statement instead of a chain of PL/pgSQL helpers) and
+ *		wait_for_orchestration.
  *
  * Waiting protocol: publish the instance in the waiter registry (shmem.c),
  * then read the status, then sleep on our latch.  The commit that makes the
@@ -15,6 +17,8 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -22,19 +26,93 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "registry.h"
 #include "shmem.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_wait_for_orchestration);
+PG_FUNCTION_INFO_V1(duroxide_start_orchestration);
+
+#define DX_MAX_NAME_BYTES 1024
+
+/* two statements: row-level security checks the message against the instance */
+static DxPlan create_plan = {NULL,
+	"INSERT INTO duroxide.instances (instance_id, orchestration_name, orchestration_version, input)"
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO NOTHING",
+4, {TEXTOID, TEXTOID, TEXTOID, JSONBOID}};
+
+static DxPlan first_message_plan = {NULL,
+	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, 'ExecutionStarted')",
+1, {TEXTOID}};
 
 static DxPlan status_plan = {NULL,
 	"SELECT s, i.xmin FROM duroxide.get_orchestration_status($1) s"
 	"  LEFT JOIN duroxide.instances i ON i.instance_id = $1",
 1, {TEXTOID}};
+
+/* a name argument: not null, not empty, at most DX_MAX_NAME_BYTES (as duroxide._check_name) */
+static char *
+NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
+	size_t		len = s ? strlen(s) : 0;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null or empty", what)));
+	if (len > DX_MAX_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s is too long (%zu bytes)", what, len),
+				 errdetail("The limit is %d bytes.", DX_MAX_NAME_BYTES)));
+	return s;
+}
+
+/* SQL: duroxide.start_orchestration(instance_id, name, input, version) */
+Datum
+duroxide_start_orchestration(PG_FUNCTION_ARGS)
+{
+	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *name = NameArg(fcinfo, 1, "orchestration name");
+	Jsonb	   *input = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	char	   *version = PG_ARGISNULL(3) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(3));
+	Oid			instances = get_relname_relid("instances", get_namespace_oid("duroxide", false));
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	if (pg_class_aclcheck(instances, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to start orchestrations"),
+				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+
+	SPI_connect();
+	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
+	DxCheckPayload("input", input);
+	values[0] = CStringGetTextDatum(instance_id);
+	values[1] = CStringGetTextDatum(name);
+	values[3] = input ? JsonbPGetDatum(input) : (Datum) 0;
+	if (input == NULL)
+		nulls[3] = 'n';
+	/* transactional and idempotent: an existing id is left as it is */
+	DxExpect(DxExecPlan(&create_plan, values, nulls, false, 0), SPI_OK_INSERT, "instance creation");
+	if (SPI_processed > 0)
+		DxExpect(DxExecPlan(&first_message_plan, values, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	SPI_finish();
+
+	if (!DxWorkersRunning(MyDatabaseId))
+		ereport(WARNING,
+				(errmsg("no duroxide worker runs for database \"%s\"", get_database_name(MyDatabaseId)),
+				 errhint("Add duroxide to shared_preload_libraries and set duroxide.database to this database.")));
+	PG_RETURN_TEXT_P(cstring_to_text(instance_id));
+}
 
 /* read the status row; sets *terminal, *missing, *own_xact */
 static Datum

@@ -281,31 +281,7 @@ $$;
 
 -- the highest registered version of an orchestration, or a given one; raises if unknown
 CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v text;
-BEGIN
-    IF version IS NULL THEN
-        SELECT o.version INTO v FROM duroxide.orchestrations o
-         WHERE o.name = _resolve_version.name ORDER BY o.version_key DESC LIMIT 1;
-    ELSE
-        SELECT o.version INTO v FROM duroxide.orchestrations o
-         WHERE o.name = _resolve_version.name AND o.version = _resolve_version.version;
-    END IF;
-    IF v IS NULL THEN
-        IF version IS NULL THEN
-            RAISE EXCEPTION 'orchestration "%" is not registered', name
-                USING ERRCODE = 'undefined_function',
-                      HINT = 'Register it with duroxide.register_orchestration(name, function).';
-        ELSE
-            RAISE EXCEPTION 'version % of orchestration "%" is not registered', version, name
-                USING ERRCODE = 'undefined_function',
-                      HINT = 'Register it with duroxide.register_orchestration(name, function, version).';
-        END IF;
-    END IF;
-    RETURN v;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_resolve_version' LANGUAGE C;
 
 -- create an instance and queue its start (idempotent); returns true when created
 CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
@@ -620,30 +596,11 @@ COMMENT ON FUNCTION duroxide.wait_for_event(duroxide.context, text) IS 'wait for
  * Client functions
  * ------------------------------------------------------------------------ */
 
+-- C (src/client.c): the checks of duroxide._check_name and _check_payload,
+-- the version resolution of the turns (src/registry.c), two inserts
 CREATE FUNCTION duroxide.start_orchestration(instance_id text, name text, input jsonb DEFAULT NULL,
                                              version text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v text;
-BEGIN
-    PERFORM duroxide._check_name('instance id', instance_id);
-    PERFORM duroxide._check_name('orchestration name', name);
-    IF NOT has_table_privilege('duroxide.instances', 'INSERT') THEN
-        RAISE EXCEPTION 'permission denied to start orchestrations'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Grant the role duroxide_user to %I.', current_user);
-    END IF;
-    v := duroxide._resolve_version(name, version);
-    PERFORM duroxide._check_payload('input', input);
-    PERFORM duroxide._create_instance(instance_id, name, v, input, NULL, NULL, NULL,
-                                      current_user::regrole);
-    IF NOT duroxide._workers_running() THEN
-        RAISE WARNING 'no duroxide worker runs for database "%"', current_database()
-            USING HINT = 'Add duroxide to shared_preload_libraries and set duroxide.database to this database.';
-    END IF;
-    RETURN instance_id;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_start_orchestration' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.start_orchestration(text, text, jsonb, text) IS
     'start an orchestration instance (transactional, idempotent on instance_id); returns the instance id';
 

@@ -30,6 +30,7 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_registry_changed);
+PG_FUNCTION_INFO_V1(duroxide_resolve_version);
 
 #define REGISTRY_KEY_LEN 2064	/* name (1024) + separator + version */
 
@@ -50,6 +51,14 @@ static DxPlan orchestration_plan = {NULL,
 static DxPlan activity_plan = {NULL,
 	"SELECT fn::oid, owner::oid, is_procedure FROM duroxide.activities WHERE name = $1",
 1, {TEXTOID}};
+
+static DxPlan latest_version_plan = {NULL,
+	"SELECT version FROM duroxide.orchestrations WHERE name = $1 ORDER BY version_key DESC LIMIT 1",
+1, {TEXTOID}};
+
+static DxPlan given_version_plan = {NULL,
+	"SELECT version FROM duroxide.orchestrations WHERE name = $1 AND version = $2",
+2, {TEXTOID, TEXTOID}};
 
 /* the cache, emptied if the registry changed since it was filled */
 static HTAB *
@@ -155,4 +164,53 @@ duroxide_registry_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "duroxide_registry_changed: not called by trigger manager");
 	DxRequestRegistryBump();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The highest registered version of an orchestration, or the given one; an
+ * error names what is not registered.  Needs SPI connected; the result is
+ * allocated in the caller's (SPI procedure) memory.
+ */
+char *
+DxResolveVersion(const char *name, const char *version)
+{
+	Datum		values[2];
+	char	   *v = NULL;
+
+	values[0] = CStringGetTextDatum(name);
+	if (version)
+		values[1] = CStringGetTextDatum(version);
+	DxExpect(DxExecPlan(version ? &given_version_plan : &latest_version_plan, values, NULL, true, 1),
+			 SPI_OK_SELECT, "version lookup");
+	if (SPI_processed > 0)
+		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (v == NULL && version == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("orchestration \"%s\" is not registered", name),
+				 errhint("Register it with duroxide.register_orchestration(name, function).")));
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("version %s of orchestration \"%s\" is not registered", version, name),
+				 errhint("Register it with duroxide.register_orchestration(name, function, version).")));
+	return v;
+}
+
+/* SQL: duroxide._resolve_version(name, version) */
+Datum
+duroxide_resolve_version(PG_FUNCTION_ARGS)
+{
+	char	   *v;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("orchestration name must not be null or empty")));
+	SPI_connect();
+	v = DxResolveVersion(TextDatumGetCString(PG_GETARG_DATUM(0)),
+						 PG_ARGISNULL(1) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(1)));
+	v = strcpy(SPI_palloc(strlen(v) + 1), v);	/* outlives SPI_finish */
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(v));
 }

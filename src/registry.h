@@ -17,5 +17,6 @@ typedef struct DxFunctionInfo
 
 extern bool DxLookupOrchestration(const char *name, const char *version, DxFunctionInfo *info);
 extern bool DxLookupActivity(const char *name, DxFunctionInfo *info);
+extern char *DxResolveVersion(const char *name, const char *version);
 
 #endif

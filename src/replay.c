@@ -759,22 +759,10 @@ duroxide_schedule_wait_for_event(PG_FUNCTION_ARGS)
 static char *
 ResolveVersion(const char *name, const char *version)
 {
-	static DxPlan plan = {NULL, "SELECT duroxide._resolve_version($1, $2)", 2, {TEXTOID, TEXTOID}};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
 	char	   *v;
-	int			ret;
 
 	SPI_connect();
-	values[0] = CStringGetTextDatum(name);
-	if (version)
-		values[1] = CStringGetTextDatum(version);
-	else
-		nulls[1] = 'n';
-	ret = DxExecPlan(&plan, values, nulls, true, 1);
-	DxExpect(ret, SPI_OK_SELECT, "version lookup");
-	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	v = MemoryContextStrdup(dx_turn->cxt, v);
+	v = MemoryContextStrdup(dx_turn->cxt, DxResolveVersion(name, version));
 	SPI_finish();
 	return v;
 }
