@@ -91,3 +91,15 @@ SELECT status, output FROM duroxide.wait_for_orchestration('ver-after-unregister
 SELECT duroxide.unregister_orchestration('VerOrder');
 SELECT duroxide.start_orchestration('ver-none', 'VerOrder');
 SELECT duroxide.unregister_orchestration('VerOrder');
+
+-- section: a start sees a registration made earlier in its own transaction
+-- (the session has the older answer cached from the first start)
+SELECT duroxide.register_orchestration('VerTx', 'ver.v', '1.0.0');
+SELECT duroxide.start_orchestration('ver-tx-0', 'VerTx');
+BEGIN;
+SELECT duroxide.register_orchestration('VerTx', 'ver.v', '2.0.0');
+SELECT duroxide.start_orchestration('ver-tx-1', 'VerTx');
+COMMIT;
+SELECT duroxide.start_orchestration('ver-tx-2', 'VerTx');
+SELECT instance_id, orchestration_version FROM duroxide.instances
+ WHERE instance_id LIKE 'ver-tx-%' ORDER BY 1;

@@ -11,8 +11,9 @@
  * shared registry generation to be incremented when the transaction commits
  * (shmem.c).  A lookup first compares the generation it cached under with
  * the shared one and drops the whole cache when they differ, so a lookup
- * that starts after a registration committed always sees it.  Without
- * shared memory (library not preloaded) nothing is cached.
+ * that starts after a registration committed always sees it.  A transaction
+ * that changed the registry itself reads it directly until it commits.
+ * Without shared memory (library not preloaded) nothing is cached.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,9 +40,11 @@ typedef struct RegistryEntry
 	char		key[REGISTRY_KEY_LEN];
 	bool		found;
 	DxFunctionInfo info;
+	char	   *version;		/* version entries: the resolved version */
 } RegistryEntry;
 
 static HTAB *registry_cache = NULL;
+static MemoryContext registry_cxt = NULL;	/* the cache's entries and versions */
 static uint64 cached_generation = 0;
 
 static DxPlan orchestration_plan = {NULL,
@@ -60,16 +63,20 @@ static DxPlan given_version_plan = {NULL,
 	"SELECT version FROM duroxide.orchestrations WHERE name = $1 AND version = $2",
 2, {TEXTOID, TEXTOID}};
 
+static char *QueryVersion(const char *name, const char *version);
+
 /* the cache, emptied if the registry changed since it was filled */
 static HTAB *
 Cache(void)
 {
 	uint64		gen = DxRegistryGeneration();
 
+	if (DxRegistryChangedInXact())
+		return NULL;
 	if (registry_cache != NULL && gen == cached_generation)
 		return registry_cache;
 	if (registry_cache != NULL)
-		hash_destroy(registry_cache);
+		MemoryContextDelete(registry_cxt);	/* the hash and its versions */
 	registry_cache = NULL;
 	if (!DxShmemAvailable())
 		return NULL;
@@ -78,7 +85,8 @@ Cache(void)
 
 		ctl.keysize = REGISTRY_KEY_LEN;
 		ctl.entrysize = sizeof(RegistryEntry);
-		ctl.hcxt = TopMemoryContext;
+		registry_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide registry", ALLOCSET_SMALL_SIZES);
+		ctl.hcxt = registry_cxt;
 		registry_cache = hash_create("duroxide registry", 64, &ctl,
 									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
@@ -166,6 +174,31 @@ duroxide_registry_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* the resolved version, from the cache or the registry (NULL: not registered) */
+static char *
+CachedVersion(const char *name, const char *version)
+{
+	HTAB	   *cache = Cache();
+	char		key[REGISTRY_KEY_LEN];
+	RegistryEntry *e;
+	bool		hit;
+	char	   *v;
+
+	if (cache == NULL || strlen(name) + (version ? strlen(version) : 0) + 4 > REGISTRY_KEY_LEN)
+		return QueryVersion(name, version);
+	snprintf(key, sizeof(key), "%c%s%c%s", version ? 'v' : 'l', name, 1, version ? version : "");
+	e = hash_search(cache, key, HASH_FIND, &hit);
+	if (hit)
+		return pstrdup(e->version);
+	v = QueryVersion(name, version);
+	if (v == NULL)
+		return NULL;			/* not cached: an error path */
+	e = hash_search(cache, key, HASH_ENTER, NULL);
+	e->found = true;
+	e->version = MemoryContextStrdup(registry_cxt, v);
+	return v;
+}
+
 /*
  * The highest registered version of an orchestration, or the given one; an
  * error names what is not registered.  Needs SPI connected; the result is
@@ -173,6 +206,25 @@ duroxide_registry_changed(PG_FUNCTION_ARGS)
  */
 char *
 DxResolveVersion(const char *name, const char *version)
+{
+	char	   *v = CachedVersion(name, version);
+
+	if (v == NULL && version == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("orchestration \"%s\" is not registered", name),
+				 errhint("Register it with duroxide.register_orchestration(name, function).")));
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("version %s of orchestration \"%s\" is not registered", version, name),
+				 errhint("Register it with duroxide.register_orchestration(name, function, version).")));
+	return v;
+}
+
+/* the version from the registry, NULL when not registered */
+static char *
+QueryVersion(const char *name, const char *version)
 {
 	Datum		values[2];
 	char	   *v = NULL;
@@ -184,16 +236,6 @@ DxResolveVersion(const char *name, const char *version)
 			 SPI_OK_SELECT, "version lookup");
 	if (SPI_processed > 0)
 		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (v == NULL && version == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("orchestration \"%s\" is not registered", name),
-				 errhint("Register it with duroxide.register_orchestration(name, function).")));
-	if (v == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("version %s of orchestration \"%s\" is not registered", version, name),
-				 errhint("Register it with duroxide.register_orchestration(name, function, version).")));
 	return v;
 }
 

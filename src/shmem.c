@@ -356,6 +356,13 @@ DxRequestRegistryBump(void)
 	pending_registry_bump = true;
 }
 
+/* true when the current transaction changed the registry (not yet committed) */
+bool
+DxRegistryChangedInXact(void)
+{
+	return pending_registry_bump;
+}
+
 /* the current registry generation (0 without shared memory) */
 uint64
 DxRegistryGeneration(void)

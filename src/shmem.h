@@ -63,6 +63,7 @@ extern bool DxSuspectLockTry(void);
 extern void DxSuspectLockRelease(void);
 extern void DxRequestRegistryBump(void);
 extern uint64 DxRegistryGeneration(void);
+extern bool DxRegistryChangedInXact(void);
 extern void DxRequestWaiterWake(const char *instance_id);
 extern void DxWaiterRegister(const char *instance_id);
 extern void DxWaiterUnregister(void);
