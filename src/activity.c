@@ -88,6 +88,12 @@ static DxPlan next_suspect_due_plan = {NULL,
 	"SELECT min(visible_at) FROM duroxide.worker_queue WHERE claim_boot IS NULL AND delivery_count > 0",
 0, {0}};
 
+static DxPlan unclaim_plan = {NULL,
+	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL,"
+	"       delivery_count = greatest(delivery_count - 1, 0)"
+	" WHERE claim_boot = $1 AND claim_slot = $2",
+2, {INT8OID, INT4OID}};
+
 static DxPlan recover_plan = {NULL,
 	"UPDATE duroxide.worker_queue SET claim_boot = NULL, claim_slot = NULL"
 	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
@@ -365,6 +371,7 @@ const DxWorkKind DxActivityWork = {
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
 	.recover = DxActivityRecover,
+	.unclaim = &unclaim_plan,
 };
 
 /*

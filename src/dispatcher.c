@@ -162,6 +162,11 @@ static DxPlan recover_plan = {NULL,
 	" WHERE claim_boot IS NOT NULL AND (claim_boot <> $1 OR claim_slot = $2)",
 2, {INT8OID, INT4OID}};
 
+static DxPlan unclaim_plan = {NULL,
+	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL, claim_count = greatest(claim_count - 1, 0)"
+	" WHERE claim_boot = $1 AND claim_slot = $2",
+2, {INT8OID, INT4OID}};
+
 static DxPlan release_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = ANY($1)",
 1, {TEXTARRAYOID}};
@@ -1315,6 +1320,7 @@ const DxWorkKind DxDispatcherWork = {
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
 	.recover = DxDispatcherRecover,
+	.unclaim = &unclaim_plan,
 };
 
 /*

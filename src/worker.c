@@ -20,6 +20,12 @@
  *		sizes the next claim to about DX_BATCH_TARGET_MS of work.
  * Claim before run, each committed, is what counts deliveries: see the
  * poison accounting in dispatcher.c (RunSuspect).
+ *
+ * Orderly stops are not deliveries: a worker stopped by SIGTERM (fast
+ * shutdown, pg_terminate_backend) gives its claims back with their counts
+ * decremented before it exits (ReleaseOwnClaims), so a long activity is not
+ * turned into poison by planned restarts.  A crash, SIGKILL or an immediate
+ * shutdown runs no exit callback: those claims count.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,6 +38,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -215,6 +222,46 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
  * Main loop
  * ------------------------------------------------------------------------ */
 
+static volatile sig_atomic_t got_sigterm = false;
+static int	my_slot = -1;
+static const DxWorkKind *my_work = NULL;
+
+/* SIGTERM: remember that the stop is orderly, then the usual die() */
+static void
+DxDie(SIGNAL_ARGS)
+{
+	got_sigterm = true;
+	die(postgres_signal_arg);
+}
+
+/* before_shmem_exit: after SIGTERM, give this slot's claims back uncounted */
+static void
+ReleaseOwnClaims(int code, Datum arg)
+{
+	if (!got_sigterm || my_work == NULL)
+		return;
+	HOLD_INTERRUPTS();			/* we are exiting: finish this, whatever arrives */
+	AbortOutOfAnyTransaction();
+	PG_TRY();
+	{
+		Datum		values[2];
+
+		DxBeginTxn("duroxide: returning claims at shutdown");
+		values[0] = Int64GetDatum(DxBootId());
+		values[1] = Int32GetDatum(my_slot);
+		DxExpect(DxExecPlan(my_work->unclaim, values, NULL, false, 0), SPI_OK_UPDATE, "claim return");
+		DxCommitTxn();
+	}
+	PG_CATCH();
+	{
+		/* the claims stay; the next process of this slot releases them, counted */
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	RESUME_INTERRUPTS();
+}
+
 /* true when CREATE EXTENSION duroxide has run in this database */
 static bool
 ExtensionPresent(void)
@@ -239,7 +286,7 @@ duroxide_worker_main(Datum arg)
 	char		name[64];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, DxDie);
 	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
@@ -247,6 +294,9 @@ duroxide_worker_main(Datum arg)
 			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
 	pgstat_report_appname(name);
 	DxSlotAttach(slot, work->kind);
+	my_slot = slot;
+	my_work = work;
+	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
 
 	/*
 	 * The engine's statements are written for their indexes, and a queue's

@@ -30,6 +30,8 @@ typedef struct DxWorkKind
 	DxPlan	   *next_suspect_due;
 	/* release claims a dead process of this slot left */
 	void		(*recover) (int slot);
+	/* ($1 boot, $2 slot) give this process's claims back, uncounted */
+	DxPlan	   *unclaim;
 } DxWorkKind;
 
 extern void DxBeginTxn(const char *what);
