@@ -250,6 +250,9 @@ ReleaseOwnClaims(int code, Datum arg)
 		values[0] = Int64GetDatum(DxBootId());
 		values[1] = Int32GetDatum(my_slot);
 		DxExpect(DxExecPlan(my_work->unclaim, values, NULL, false, 0), SPI_OK_UPDATE, "claim return");
+		if (SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("duroxide: stopping; returned %lu claims uncounted", (unsigned long) SPI_processed)));
 		DxCommitTxn();
 	}
 	PG_CATCH();

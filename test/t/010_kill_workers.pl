@@ -181,15 +181,15 @@ eval { $gate->quit; };
 # ---------------------------------------------------------------------------
 # 3. SIGTERM (pg_terminate_backend, not a crash) of a dispatcher blocked in a
 #    turn and of an activity worker blocked in an activity: no crash restart;
-#    the launcher starts replacements, which release the claims the
-#    terminated processes left on their slots
+#    the terminated processes return their claims uncounted as they exit
+#    (src/worker.c), and the launcher starts replacements
 
 my $gates = $node->background_psql('postgres');
 
 # terminate the blocked process of a kind, and check its replacement
 sub terminate_blocked
 {
-	my ($kind, $blocked_sql, $claims) = @_;
+	my ($kind, $blocked_sql) = @_;
 	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM ($blocked_sql) b"),
 		"SIGTERM: one $kind is blocked");
 	my $pid = $node->safe_psql('postgres', $blocked_sql);
@@ -200,8 +200,8 @@ sub terminate_blocked
 			'postgres',
 			"SELECT count(*) = 4 AND bool_and(pid <> $pid) FROM duroxide.workers"),
 		"SIGTERM: the launcher replaced the $kind");
-	ok($node->wait_for_log(qr/released \d+ $claims claims left by a stopped process/, $offset),
-		"SIGTERM: the new $kind released the claims of the terminated one");
+	ok($node->wait_for_log(qr/\[$pid\] LOG:  duroxide: stopping; returned \d+ claims uncounted/, $offset),
+		"SIGTERM: the terminated $kind returned its claims");
 	ok(!$node->log_contains(qr/reinitializing/, $offset),
 		"SIGTERM: no crash restart after terminating the $kind");
 }
@@ -215,7 +215,7 @@ $node->safe_psql(
 	    FROM generate_series(21, 40) i;
 	  SELECT count(duroxide.raise_event(format('t%s', lpad(i::text, 3, '0')), 'go'))
 	    FROM generate_series(21, 40) i});
-terminate_blocked('activity worker', $blocked_worker, 'activity');
+terminate_blocked('activity worker', $blocked_worker);
 
 # 3b. a dispatcher inside a turn
 $gates->query_safe('SELECT pg_advisory_unlock(4242), pg_advisory_lock(4243)');
@@ -224,7 +224,7 @@ $node->safe_psql(
 	q{SELECT count(duroxide.start_orchestration(format('t%s', lpad(i::text, 3, '0')), 'Chain',
 	                                              jsonb_build_object('turn_gated', true)))
 	    FROM generate_series(1, 20) i});
-terminate_blocked('dispatcher', $blocked_dispatcher, 'instance');
+terminate_blocked('dispatcher', $blocked_dispatcher);
 $gates->quit;
 
 # ---------------------------------------------------------------------------
