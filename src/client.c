@@ -39,8 +39,6 @@
 PG_FUNCTION_INFO_V1(duroxide_wait_for_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_start_orchestration);
 
-#define DX_MAX_NAME_BYTES 1024
-
 /* two statements: row-level security checks the message against the instance */
 static DxPlan create_plan = {NULL,
 	"INSERT INTO duroxide.instances (instance_id, orchestration_name, orchestration_version, input)"
@@ -56,22 +54,13 @@ static DxPlan status_plan = {NULL,
 	"  LEFT JOIN duroxide.instances i ON i.instance_id = $1",
 1, {TEXTOID}};
 
-/* a name argument: not null, not empty, at most DX_MAX_NAME_BYTES (as duroxide._check_name) */
+/* a name argument, checked as duroxide._check_name does */
 static char *
 NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-	size_t		len = s ? strlen(s) : 0;
 
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null or empty", what)));
-	if (len > DX_MAX_NAME_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("%s is too long (%zu bytes)", what, len),
-				 errdetail("The limit is %d bytes.", DX_MAX_NAME_BYTES)));
+	DxCheckName(what, s);
 	return s;
 }
 

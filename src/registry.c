@@ -207,7 +207,11 @@ CachedVersion(const char *name, const char *version)
 char *
 DxResolveVersion(const char *name, const char *version)
 {
-	char	   *v = CachedVersion(name, version);
+	char	   *v;
+
+	if (version)
+		DxCheckVersion(version);
+	v = CachedVersion(name, version);
 
 	if (v == NULL && version == NULL)
 		ereport(ERROR,

@@ -349,3 +349,47 @@ DxCheckPayload(const char *what, Jsonb *value)
 				 errdetail("duroxide.max_payload_size is %d bytes.", duroxide_max_payload_size),
 				 errhint("Store large data in a table and pass its key instead.")));
 }
+
+/* a name given by a user: not null, not empty, bounded (as duroxide._check_name) */
+void
+DxCheckName(const char *what, const char *value)
+{
+	size_t		len = value ? strlen(value) : 0;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null or empty", what)));
+	if (len > DX_MAX_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s is too long (%zu bytes)", what, len),
+				 errdetail("The limit is %d bytes.", DX_MAX_NAME_BYTES)));
+}
+
+/* a semantic version of 1 to 4 dot-separated numbers (as duroxide._version_key) */
+void
+DxCheckVersion(const char *version)
+{
+	const char *p = version;
+	int			parts = 0;
+
+	DxCheckName("version", version);
+	for (;;)
+	{
+		int			digits = 0;
+
+		while (*p >= '0' && *p <= '9')
+			p++, digits++;
+		if (digits == 0 || digits > 9 || ++parts > 4)
+			break;
+		if (*p == '\0')
+			return;
+		if (*p++ != '.')
+			break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid version \"%s\"", version),
+			 errhint("Use a semantic version of dot-separated numbers, such as 1.0.0.")));
+}

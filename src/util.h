@@ -67,6 +67,10 @@ extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 						  DxInvoker invoker, void *arg, DxCallResult *result);
 extern Oid	DxTypeOid(const char *name);
 extern void DxCheckPayload(const char *what, Jsonb *value);
+
+#define DX_MAX_NAME_BYTES 1024
+extern void DxCheckName(const char *what, const char *value);
+extern void DxCheckVersion(const char *version);
 extern Datum DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull);
 
 #endif
