@@ -44,7 +44,11 @@ DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long cou
 {
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		/*
+		 * Generic plans: with array parameters the plan cache would otherwise
+		 * keep choosing custom plans and plan the statement on every batch.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "duroxide: SPI_prepare failed (%s) for: %s",
