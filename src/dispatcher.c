@@ -99,6 +99,14 @@ typedef struct Instance
 	int			claim_count;
 	Oid			owner;
 	Jsonb	   *waiting_on;		/* what the last suspended turn awaited */
+	int			history_len;	/* events of the current execution */
+	TimestampTz created_at;		/* tells incarnations of an id apart */
+	/* for the history cache, applied once the batch committed */
+	bool		stage;
+	bool		stage_drop;
+	int32		stage_exec;
+	HistRow    *stage_rows;
+	int			stage_n;
 	Message    *msgs;
 	int			nmsgs;
 	int			maxmsgs;
@@ -124,7 +132,7 @@ typedef struct TurnResult
 #define CLAIM_COLUMNS \
 	"i.instance_id, i.orchestration_name, i.orchestration_version, i.status, i.execution_id, i.input," \
 	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid," \
-	" i.waiting_on"
+	" i.waiting_on, i.history_len, i.created_at"
 
 static DxPlan candidates_plan = {NULL,
 	"SELECT DISTINCT instance_id FROM ("
@@ -233,13 +241,14 @@ static DxPlan update_instances_plan = {NULL,
 	"  custom_status = CASE WHEN u.css THEN u.cs ELSE i.custom_status END,"
 	"  execution_id = u.e, orchestration_version = u.v,"
 	"  input = CASE WHEN u.e <> i.execution_id THEN u.inp ELSE i.input END,"
-	"  replay_mark = u.m, waiting_on = u.w, claim_boot = NULL, claim_slot = NULL, claim_count = 0,"
-	"  updated_at = now(), completed_at = CASE WHEN u.st <> 'Running' THEN now() END"
+	"  replay_mark = u.m, waiting_on = u.w, history_len = u.hl, claim_boot = NULL, claim_slot = NULL,"
+	"  claim_count = 0, updated_at = now(), completed_at = CASE WHEN u.st <> 'Running' THEN now() END"
 	" FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::jsonb[], $7::int4[],"
-	"             $8::text[], $9::jsonb[], $10::int4[], $11::jsonb[]) u(id, st, o, err, css, cs, e, v, inp, m, w)"
-	" WHERE i.instance_id = u.id AND i.claim_boot = $12 AND i.claim_slot = $13",
-13, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
-TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, JSONBARRAYOID, INT8OID, INT4OID}};
+	"             $8::text[], $9::jsonb[], $10::int4[], $11::jsonb[], $12::int4[])"
+	"      u(id, st, o, err, css, cs, e, v, inp, m, w, hl)"
+	" WHERE i.instance_id = u.id AND i.claim_boot = $13 AND i.claim_slot = $14",
+14, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
+TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8OID, INT4OID}};
 
 static DxPlan insert_executions_plan = {NULL,
 	"INSERT INTO duroxide.executions (instance_id, execution_id, orchestration_version, input, status, output, error)"
@@ -390,7 +399,8 @@ typedef struct Writes
 	DatumList	terminal;
 	DatumList	settled;		/* terminal instances: claim released, nothing else */
 	/* duroxide.instances */
-	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark, u_wait;
+	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark, u_wait,
+				u_hlen;
 	/* duroxide.executions (one row per ended execution) */
 	DatumList	e_inst, e_exec, e_version, e_input, e_status, e_output, e_error;
 } Writes;
@@ -495,16 +505,16 @@ FlushWrites(Writes *w, int slot)
 	}
 	if (w->u_id.n > 0)
 	{
-		Datum		values[13];
+		Datum		values[14];
 		DatumList  *l[] = {&w->u_id, &w->u_status, &w->u_output, &w->u_error, &w->u_css, &w->u_cs,
-		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark, &w->u_wait};
+		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark, &w->u_wait, &w->u_hlen};
 		Oid			t[] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID,
-		INT4OID, JSONBOID};
+		INT4OID, JSONBOID, INT4OID};
 
-		for (int i = 0; i < 11; i++)
+		for (int i = 0; i < 12; i++)
 			values[i] = DlArray(l[i], t[i]);
-		values[11] = Int64GetDatum(DxBootId());
-		values[12] = Int32GetDatum(slot);
+		values[12] = Int64GetDatum(DxBootId());
+		values[13] = Int32GetDatum(slot);
 		DxExpect(DxExecPlan(&update_instances_plan, values, NULL, false, 0), SPI_OK_UPDATE, "instance update");
 		if (SPI_processed != (uint64) w->u_id.n)
 			ereport(ERROR,
@@ -572,15 +582,216 @@ ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 		inst->claim_count = (int) GetInt(i, 11, 0);
 		inst->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 12, &isnull));
 		inst->waiting_on = GetJsonb(i, 13);
+		inst->history_len = (int) GetInt(i, 14, 0);
+		inst->created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 15, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	*out = (void *) insts;
 	return n;
 }
 
-/* read the visible messages and the current histories of claimed instances */
+/* ------------------------------------------------------------------------
+ * History cache
+ *
+ * Every turn replays the whole current execution, so long histories would be
+ * read back from duroxide.history on every turn.  A dispatcher keeps the
+ * histories of the instances it ran, each under the instance's incarnation
+ * (created_at), execution and length.  An entry serves a turn only when all
+ * three equal the claimed instance row: history is append-only within an
+ * execution, continue-as-new moves to a new execution and a deleted and
+ * re-created id gets a new created_at, so a matching entry holds exactly the
+ * rows in the table.  Entries are written only after the batch's
+ * transaction committed (DxDispatcherWork.committed).  Short histories are
+ * cheap to read and are not kept; the cache is emptied when it holds more
+ * than DX_HIST_CACHE_ROWS events.
+ * ------------------------------------------------------------------------ */
+
+#define DX_HIST_KEY_LEN 1100
+#define DX_HIST_MIN_ROWS 32
+#define DX_HIST_CACHE_ROWS 200000
+
+typedef struct HistEntry
+{
+	char		key[DX_HIST_KEY_LEN];
+	TimestampTz created_at;
+	int32		execution_id;
+	int			n;
+	int			max;
+	HistRow    *rows;
+	MemoryContext cxt;
+} HistEntry;
+
+static HTAB *hist_cache = NULL;
+static MemoryContext hist_cxt = NULL;
+static long hist_rows = 0;
+static MemoryContext stage_cxt = NULL;	/* where turns stage their new events */
+
+/* the cache entry that holds exactly this instance's current history, or NULL */
+static HistEntry *
+HistLookup(Instance *inst)
+{
+	HistEntry  *e;
+
+	if (hist_cache == NULL || strlen(inst->instance_id) >= DX_HIST_KEY_LEN)
+		return NULL;
+	e = hash_search(hist_cache, inst->instance_id, HASH_FIND, NULL);
+	if (e == NULL || e->created_at != inst->created_at || e->execution_id != inst->execution_id ||
+		e->n != inst->history_len)
+		return NULL;
+	return e;
+}
+
+/* forget an instance */
+static void
+HistDrop(const char *instance_id)
+{
+	HistEntry  *e;
+
+	if (hist_cache == NULL || strlen(instance_id) >= DX_HIST_KEY_LEN)
+		return;
+	e = hash_search(hist_cache, instance_id, HASH_FIND, NULL);
+	if (e == NULL)
+		return;
+	hist_rows -= e->n;
+	MemoryContextDelete(e->cxt);
+	(void) hash_search(hist_cache, instance_id, HASH_REMOVE, NULL);
+}
+
+/* append rows to an entry, copying their data into its memory */
+static void
+HistAppend(HistEntry *e, HistRow *rows, int n)
+{
+	if (e->n + n > e->max)
+	{
+		e->max = Max(e->max * 2, e->n + n + 16);
+		e->rows = e->rows ? repalloc(e->rows, sizeof(HistRow) * e->max)
+			: MemoryContextAlloc(e->cxt, sizeof(HistRow) * e->max);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		HistRow    *r = &e->rows[e->n++];
+
+		*r = rows[i];
+		if (rows[i].data)
+		{
+			r->data = MemoryContextAlloc(e->cxt, VARSIZE(rows[i].data));
+			memcpy(r->data, rows[i].data, VARSIZE(rows[i].data));
+		}
+	}
+	hist_rows += n;
+}
+
+/* the instance's history after its committed turn: loaded rows plus staged ones */
+static void
+HistStore(Instance *inst)
+{
+	HistEntry  *e = HistLookup(inst);	/* still matching the turn's start? */
+	bool		found;
+
+	if (inst->stage_drop || strlen(inst->instance_id) >= DX_HIST_KEY_LEN)
+	{
+		HistDrop(inst->instance_id);
+		return;
+	}
+	if (inst->stage_exec != inst->execution_id)
+	{
+		HistDrop(inst->instance_id);	/* continue-as-new: a new, empty execution */
+		return;
+	}
+	if (e != NULL && e->rows == inst->hist)
+	{
+		HistAppend(e, inst->stage_rows, inst->stage_n);
+		return;
+	}
+
+	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS)
+		return;
+	if (hist_cache == NULL || hist_rows > DX_HIST_CACHE_ROWS)
+	{
+		HASHCTL		ctl;
+
+		if (hist_cxt != NULL)
+			MemoryContextDelete(hist_cxt);
+		hist_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide history cache", ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = DX_HIST_KEY_LEN;
+		ctl.entrysize = sizeof(HistEntry);
+		ctl.hcxt = hist_cxt;
+		hist_cache = hash_create("duroxide history cache", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		hist_rows = 0;
+	}
+	HistDrop(inst->instance_id);
+	e = hash_search(hist_cache, inst->instance_id, HASH_ENTER, &found);
+	e->created_at = inst->created_at;
+	e->execution_id = inst->execution_id;
+	e->n = 0;
+	e->max = 0;
+	e->rows = NULL;
+	e->cxt = AllocSetContextCreate(hist_cxt, "duroxide history", ALLOCSET_SMALL_SIZES);
+	HistAppend(e, inst->hist, inst->nhist);
+	HistAppend(e, inst->stage_rows, inst->stage_n);
+}
+
+/* after the batch committed: bring the cache up to date (DxWorkKind.committed) */
+static void
+Committed(void *items, int n)
+{
+	Instance   *insts = (Instance *) items;
+
+	for (int i = 0; i < n; i++)
+		if (insts[i].stage)
+			HistStore(&insts[i]);
+}
+
+/* after a successful turn: stage its new events for the cache */
+static void
+Stage(Instance *inst, DxTurn *t, TurnResult *r)
+{
+	MemoryContext old = MemoryContextSwitchTo(stage_cxt);
+
+	inst->stage = true;
+	inst->stage_drop = r->terminal;
+	inst->stage_exec = r->execution_id;
+	inst->stage_n = t->nevents - t->nloaded;
+	inst->stage_rows = palloc(sizeof(HistRow) * (inst->stage_n + 1));
+	for (int i = 0; i < inst->stage_n; i++)
+	{
+		DxEvent    *ev = &t->events[t->nloaded + i];
+		HistRow    *h = &inst->stage_rows[i];
+
+		h->event_id = ev->event_id;
+		h->type = ev->type;
+		h->source_id = ev->source_id;
+		h->data = NULL;
+		if (ev->data)
+		{
+			h->data = palloc(VARSIZE(ev->data));
+			memcpy(h->data, ev->data, VARSIZE(ev->data));
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static void HistRows(Instance *insts, int *which);
+static void LoadMessagesAndHistories(Instance *insts, int n);
+
+/*
+ * Read the visible messages and the current histories of claimed instances,
+ * into the batch context (stage_cxt): an SPI call leaves CurrentMemoryContext
+ * at SPI's procedure memory, which a commit frees, and histories outlive the
+ * transaction in the history cache.
+ */
 static void
 LoadBatch(Instance *insts, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(stage_cxt);
+
+	LoadMessagesAndHistories(insts, n);
+	MemoryContextSwitchTo(old);
+}
+
+/* LoadBatch's work (allocations land in the current context) */
+static void
+LoadMessagesAndHistories(Instance *insts, int n)
 {
 	DatumList	ids = {0};
 	DatumList	execs = {0};
@@ -595,6 +806,7 @@ LoadBatch(Instance *insts, int n)
 	values[1] = DlArray(&execs, INT4OID);
 
 	DxExpect(DxExecPlan(&messages_plan, values, NULL, false, 0), SPI_OK_SELECT, "message lookup");
+	MemoryContextSwitchTo(stage_cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Instance   *inst = &insts[GetInt(r, 1, 1) - 1];
@@ -615,10 +827,45 @@ LoadBatch(Instance *insts, int n)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	DxExpect(DxExecPlan(&history_plan, values, NULL, false, 0), SPI_OK_SELECT, "history lookup");
+	/* histories: from the cache where it holds them, else one query for the rest */
+	{
+		DatumList	mids = {0};
+		DatumList	mexecs = {0};
+		int		   *which = palloc(sizeof(int) * (n + 1));
+
+		for (int i = 0; i < n; i++)
+		{
+			HistEntry  *e = HistLookup(&insts[i]);
+
+			insts[i].stage = false;
+			if (e != NULL)
+			{
+				/* read-only use: the cache changes only after commit */
+				insts[i].hist = e->rows;
+				insts[i].nhist = insts[i].maxhist = e->n;
+				continue;
+			}
+			which[mids.n] = i;
+			DlText(&mids, insts[i].instance_id);
+			DlAdd(&mexecs, Int32GetDatum(insts[i].execution_id), false);
+		}
+		if (mids.n == 0)
+			return;
+		values[0] = DlArray(&mids, TEXTOID);
+		values[1] = DlArray(&mexecs, INT4OID);
+		DxExpect(DxExecPlan(&history_plan, values, NULL, false, 0), SPI_OK_SELECT, "history lookup");
+		MemoryContextSwitchTo(stage_cxt);
+		HistRows(insts, which);
+	}
+}
+
+/* the rows of the history query, each to its instance (which: query position -> instance) */
+static void
+HistRows(Instance *insts, int *which)
+{
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		Instance   *inst = &insts[GetInt(r, 1, 1) - 1];
+		Instance   *inst = &insts[which[GetInt(r, 1, 1) - 1]];
 		HistRow    *h;
 		char	   *type;
 
@@ -944,6 +1191,7 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 	DlJsonb(&w->u_input, r->input);
 	DlAdd(&w->u_mark, Int32GetDatum(r->replay_mark), false);
 	DlJsonb(&w->u_wait, r->waiting_on);
+	DlAdd(&w->u_hlen, Int32GetDatum(r->execution_id != inst->execution_id ? 0 : t->nevents), false);
 
 	if (r->terminal || r->execution_id != inst->execution_id)
 	{
@@ -1088,6 +1336,8 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 		for (int i = 0; i < inst->nmsgs; i++)
 			DlAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
 		DlText(&w->settled, inst->instance_id);
+		inst->stage = true;
+		inst->stage_drop = true;
 		return;
 	}
 	DxSlotSetState(DX_STATE_BUSY, inst->instance_id);
@@ -1178,6 +1428,7 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 	if (r.terminal && strcmp(r.status, "Completed") != 0)
 		AbandonWork(inst, r.status);
 	AddTurnWrites(w, t, inst, &r);
+	Stage(inst, t, &r);
 }
 
 /* release the claims of some instances (their turns will be retried) */
@@ -1232,6 +1483,7 @@ RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
 		TruncateWrites(w, &saved);
+		inst->stage = false;
 		ReleaseClaims(inst, 1);
 	}
 	PG_END_TRY();
@@ -1256,6 +1508,7 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 		Writes		w;
 
 		memset(&w, 0, sizeof(w));
+		stage_cxt = cxt;
 		LoadBatch(insts, n);
 		for (int i = 0; i < n; i++)
 			RunTurnIsolated(&insts[i], &w, turn_cxt);
@@ -1271,6 +1524,8 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		for (int i = 0; i < n; i++)
+			insts[i].stage = false;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -1288,7 +1543,9 @@ RunInstances(void *items, int n, int slot, MemoryContext cxt)
 	{
 		for (int i = 0; i < n && n > 1; i++)
 		{
-			insts[i].nmsgs = insts[i].nhist = 0;
+			/* read again (a cached history is only ever read, never written) */
+			insts[i].nmsgs = insts[i].nhist = insts[i].maxhist = 0;
+			insts[i].hist = NULL;
 			if (!RunBatch(&insts[i], 1, slot, cxt))
 				ReleaseClaims(&insts[i], 1);
 		}
@@ -1320,6 +1577,7 @@ const DxWorkKind DxDispatcherWork = {
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
 	.recover = DxDispatcherRecover,
+	.committed = Committed,
 	.unclaim = &unclaim_plan,
 };
 

@@ -114,6 +114,8 @@ CREATE TABLE duroxide.instances (
     replay_mark             integer NOT NULL DEFAULT -1,
     -- what that await waits for: {"ids": [task ids], "any": bool} (turn elision)
     waiting_on              jsonb,
+    -- events in the current execution's history (dispatchers' history cache)
+    history_len             integer NOT NULL DEFAULT 0,
     claim_boot              bigint,
     claim_slot              integer,
     -- turns claimed since the last committed one (poison detection)

@@ -173,6 +173,8 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 		RunTimed(k, items, n, slot, cxt);
 		DxCommitTxn();
 		MemoryContextSwitchTo(cxt);
+		if (k->committed)
+			k->committed(items, n);
 	}
 	DxSuspectLockRelease();
 	return n > 0;
@@ -199,6 +201,8 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
 		RunTimed(k, items, n, slot, batch);
 		DxCommitTxn();
 		MemoryContextSwitchTo(batch);
+		if (k->committed)
+			k->committed(items, n);
 	}
 	return n > 0 || suspect;
 }

@@ -32,6 +32,8 @@ typedef struct DxWorkKind
 	void		(*recover) (int slot);
 	/* ($1 boot, $2 slot) give this process's claims back, uncounted */
 	DxPlan	   *unclaim;
+	/* after the transaction that ran items committed (optional) */
+	void		(*committed) (void *items, int n);
 } DxWorkKind;
 
 extern void DxBeginTxn(const char *what);
