@@ -108,24 +108,6 @@ static DxPlan result_plan = {NULL,
 	" VALUES ($1, $2, $3, $4, $5)",
 5, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID}};
 
-/* release the claims a dead process left */
-static void
-DxActivityRecover(int slot)
-{
-	Datum		values[2];
-
-	DxBeginTxn("duroxide: releasing stale claims");
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	DxExpect(DxExecPlan(&recover_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
-	if (SPI_processed > 0)
-	{
-		ereport(LOG, (errmsg("duroxide activity worker: released %lu activity claims left by a stopped process",
-							 (unsigned long) SPI_processed)));
-		DxSuspectsPending(DX_KIND_ACTIVITY);
-	}
-	DxCommitTxn();
-}
 
 /* the duroxide.activity_context datum of an attempt */
 static Datum
@@ -362,6 +344,8 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 /* activity attempts for worker.c (poison accounting: see dispatcher.c) */
 const DxWorkKind DxActivityWork = {
 	.kind = DX_KIND_ACTIVITY,
+	.worker_name = "activity worker",
+	.item_name = "activity",
 	.claim_what = "duroxide: claiming activities",
 	.run_what = "duroxide: running activities",
 	.suspect_claim_what = "duroxide: claiming a suspect activity",
@@ -370,7 +354,7 @@ const DxWorkKind DxActivityWork = {
 	.run = RunAttempts,
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
-	.recover = DxActivityRecover,
+	.recover = &recover_plan,
 	.unclaim = &unclaim_plan,
 };
 

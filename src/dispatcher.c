@@ -28,7 +28,7 @@
  * other dispatchers even when its row is not locked, so two dispatchers never
  * run one instance at once.  Claims of a dead process are released by the
  * next process of the same slot, or by any worker when they carry an
- * earlier boot id (DxDispatcherRecover).
+ * earlier boot id (Recover in worker.c).
  *
  * Messages that arrive while a turn runs are not read by it (they are
  * committed after its read) and stay in the queue for the next turn: the
@@ -288,24 +288,6 @@ static DxPlan next_due_plan = {NULL,
  * Claims
  * ------------------------------------------------------------------------ */
 
-/* release the claims a dead process left (see file header) */
-static void
-DxDispatcherRecover(int slot)
-{
-	Datum		values[2];
-
-	DxBeginTxn("duroxide: releasing stale claims");
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	DxExpect(DxExecPlan(&recover_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
-	if (SPI_processed > 0)
-	{
-		ereport(LOG, (errmsg("duroxide dispatcher: released %lu instance claims left by a stopped process",
-							 (unsigned long) SPI_processed)));
-		DxSuspectsPending(DX_KIND_DISPATCHER);
-	}
-	DxCommitTxn();
-}
 
 /* ------------------------------------------------------------------------
  * Arrays for SPI
@@ -1568,6 +1550,8 @@ RunInstances(void *items, int n, int slot, MemoryContext cxt)
  */
 const DxWorkKind DxDispatcherWork = {
 	.kind = DX_KIND_DISPATCHER,
+	.worker_name = "dispatcher",
+	.item_name = "instance",
 	.claim_what = "duroxide: claiming instances",
 	.run_what = "duroxide: running turns",
 	.suspect_claim_what = "duroxide: claiming a suspect instance",
@@ -1576,7 +1560,7 @@ const DxWorkKind DxDispatcherWork = {
 	.run = RunInstances,
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
-	.recover = DxDispatcherRecover,
+	.recover = &recover_plan,
 	.committed = Committed,
 	.unclaim = &unclaim_plan,
 };

@@ -98,6 +98,33 @@ MsUntilPlan(DxPlan *plan)
 
 
 /* ------------------------------------------------------------------------
+ * Claim recovery
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Release the claims of this slot (its previous process died) and of earlier
+ * boots (a crash restarted everything): both belong to dead processes.  The
+ * released work becomes suspects (see dispatcher.c).
+ */
+static void
+Recover(const DxWorkKind *k, int slot)
+{
+	Datum		values[2];
+
+	DxBeginTxn("duroxide: releasing stale claims");
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	DxExpect(DxExecPlan(k->recover, values, NULL, false, 0), SPI_OK_UPDATE, "claim recovery");
+	if (SPI_processed > 0)
+	{
+		ereport(LOG, (errmsg("duroxide %s: released %lu %s claims left by a stopped process",
+							 k->worker_name, (unsigned long) SPI_processed, k->item_name)));
+		DxSuspectsPending(k->kind);
+	}
+	DxCommitTxn();
+}
+
+/* ------------------------------------------------------------------------
  * Batches
  * ------------------------------------------------------------------------ */
 
@@ -338,7 +365,7 @@ duroxide_worker_main(Datum arg)
 			if (ready)
 			{
 				/* repair what a crash of this slot's previous process left */
-				work->recover(slot);
+				Recover(work, slot);
 			}
 			else
 				DxSlotSetState(DX_STATE_WAITING_EXTENSION, NULL);

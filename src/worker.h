@@ -16,6 +16,8 @@
 typedef struct DxWorkKind
 {
 	DxWorkerKind kind;
+	const char *worker_name;	/* log texts: "dispatcher", "instance" */
+	const char *item_name;
 	const char *claim_what;		/* pg_stat_activity texts */
 	const char *run_what;
 	const char *suspect_claim_what;
@@ -28,8 +30,8 @@ typedef struct DxWorkKind
 	DxPlan	   *next_due;
 	/* "when does the next suspect's work become visible" query (timestamptz) */
 	DxPlan	   *next_suspect_due;
-	/* release claims a dead process of this slot left */
-	void		(*recover) (int slot);
+	/* ($1 boot, $2 slot) release the claims of this slot and of earlier boots */
+	DxPlan	   *recover;
 	/* ($1 boot, $2 slot) give this process's claims back, uncounted */
 	DxPlan	   *unclaim;
 	/* after the transaction that ran items committed (optional) */
