@@ -1159,7 +1159,8 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 		DlAdd(&w->h_src, Int64GetDatum(ev->source_id), ev->source_id == 0);
 		DlJsonb(&w->h_data, ev->data);
 	}
-	for (int i = 0; i < inst->nmsgs; i++)
+	/* a terminal instance's messages all go (w->terminal below) */
+	for (int i = 0; !r->terminal && i < inst->nmsgs; i++)
 		DlAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
 
 	DlText(&w->u_id, inst->instance_id);

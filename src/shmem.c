@@ -200,15 +200,6 @@ DxSlotSetState(DxWorkerState state, const char *instance_id)
 		s->instance[0] = '\0';
 }
 
-/* the kind of the process in a slot (DX_KIND_NONE if free) */
-int
-DxSlotKind(int slot)
-{
-	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
-		return DX_KIND_NONE;
-	return dx_shared->slots[slot].kind;
-}
-
 /* copy a slot; false when it is free */
 bool
 DxSlotRead(int slot, DxSlotInfo *info)

@@ -50,7 +50,6 @@ extern bool DxSlotRead(int slot, DxSlotInfo *info);
 extern const char *DxWorkerStateName(DxWorkerState state);
 extern void DxSlotAttach(int slot, DxWorkerKind kind);
 extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
-extern int	DxSlotKind(int slot);
 
 extern void DxRequestWake(int what);
 

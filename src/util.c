@@ -118,18 +118,6 @@ DxJbInt(DxJsonBuilder *b, const char *key, int64 value)
 	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
 }
 
-/* add "key": boolean */
-void
-DxJbBool(DxJsonBuilder *b, const char *key, bool value)
-{
-	JsonbValue	v;
-
-	DxJbKey(b, key);
-	v.type = jbvBool;
-	v.val.boolean = value;
-	(void) pushJsonbValue(&b->state, WJB_VALUE, &v);
-}
-
 /* add "key": null */
 void
 DxJbNull(DxJsonBuilder *b, const char *key)

@@ -40,7 +40,6 @@ typedef struct DxJsonBuilder
 extern void DxJbBegin(DxJsonBuilder *b);
 extern void DxJbString(DxJsonBuilder *b, const char *key, const char *value);
 extern void DxJbInt(DxJsonBuilder *b, const char *key, int64 value);
-extern void DxJbBool(DxJsonBuilder *b, const char *key, bool value);
 extern void DxJbNull(DxJsonBuilder *b, const char *key);
 extern void DxJbJsonb(DxJsonBuilder *b, const char *key, Jsonb *value);
 extern Jsonb *DxJbEnd(DxJsonBuilder *b);
