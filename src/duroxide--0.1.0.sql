@@ -251,35 +251,13 @@ REVOKE ALL ON FUNCTION duroxide._dispatch_batch(integer), duroxide._activity_bat
 CREATE FUNCTION duroxide._workers_running() RETURNS boolean
     AS 'MODULE_PATHNAME', 'duroxide_workers_running' LANGUAGE C STRICT;
 
--- parse a semantic version into its sort key, or raise a clear error
+-- parse a semantic version into its sort key, or raise a clear error (src/util.c)
 CREATE FUNCTION duroxide._version_key(version text) RETURNS integer[]
-LANGUAGE plpgsql IMMUTABLE STRICT AS $$
-BEGIN
-    IF version !~ '^[0-9]{1,9}(\.[0-9]{1,9}){0,3}$' THEN
-        RAISE EXCEPTION 'invalid version "%"', version
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use a semantic version of dot-separated numbers, such as 1.0.0.';
-    END IF;
-    RETURN string_to_array(version, '.')::integer[];
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_version_key' LANGUAGE C IMMUTABLE STRICT;
 
--- check a name given by a user: not null, not empty, bounded
+-- check a name given by a user: not null, not empty, bounded (src/util.c)
 CREATE FUNCTION duroxide._check_name(what text, value text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF value IS NULL OR value = '' THEN
-        RAISE EXCEPTION '% must not be null or empty', what
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF octet_length(value) > 1024 THEN
-        RAISE EXCEPTION '% is too long (% bytes)', what, octet_length(value)
-            USING ERRCODE = 'name_too_long',
-                  DETAIL = 'The limit is 1024 bytes.';
-    END IF;
-    RETURN value;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_check_name' LANGUAGE C IMMUTABLE;
 
 -- the highest registered version of an orchestration, or a given one; raises if unknown
 CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text

@@ -15,7 +15,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/guc.h"
@@ -32,6 +34,8 @@ PG_FUNCTION_INFO_V1(duroxide_wake_on_insert);
 PG_FUNCTION_INFO_V1(duroxide_wake_waiters);
 PG_FUNCTION_INFO_V1(duroxide_workers_running);
 PG_FUNCTION_INFO_V1(duroxide_check_payload);
+PG_FUNCTION_INFO_V1(duroxide_check_name);
+PG_FUNCTION_INFO_V1(duroxide_version_key);
 PG_FUNCTION_INFO_V1(duroxide_workers);
 
 void		_PG_init(void);
@@ -212,6 +216,30 @@ duroxide_check_payload(PG_FUNCTION_ARGS)
 		DxCheckPayload(PG_ARGISNULL(0) ? "payload" : TextDatumGetCString(PG_GETARG_DATUM(0)),
 					   PG_GETARG_JSONB_P(1));
 	PG_RETURN_VOID();
+}
+
+/* SQL: duroxide._check_name(what, value) -- the checks of DxCheckName */
+Datum
+duroxide_check_name(PG_FUNCTION_ARGS)
+{
+	char	   *value = PG_ARGISNULL(1) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(1));
+
+	DxCheckName(PG_ARGISNULL(0) ? "name" : TextDatumGetCString(PG_GETARG_DATUM(0)), value);
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/* SQL: duroxide._version_key(version) -- DxCheckVersion, then the numbers */
+Datum
+duroxide_version_key(PG_FUNCTION_ARGS)
+{
+	char	   *version = TextDatumGetCString(PG_GETARG_DATUM(0));
+	Datum		parts[4];
+	int			n = 0;
+
+	DxCheckVersion(version);
+	for (char *p = strtok(version, "."); p != NULL; p = strtok(NULL, "."))
+		parts[n++] = Int32GetDatum(atoi(p));
+	PG_RETURN_ARRAYTYPE_P(construct_array(parts, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
 /* SQL: duroxide._workers(), the registry of engine processes */
