@@ -113,8 +113,6 @@ static DxPlan result_plan = {NULL,
 static Datum
 MakeActivityContext(Attempt *a, int slot)
 {
-	Oid			typid = DxTypeOid("activity_context");
-	TupleDesc	tupdesc = lookup_rowtype_tupdesc_copy(typid, -1);
 	Datum		values[8];
 	bool		nulls[8] = {false, false, false, false, false, false, false, false};
 
@@ -126,7 +124,7 @@ MakeActivityContext(Attempt *a, int slot)
 	values[5] = Int64GetDatum(a->activity_id);
 	values[6] = Int32GetDatum(a->attempt);
 	values[7] = CStringGetTextDatum(psprintf("%d/%d", MyProcPid, slot));
-	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+	return DxFormRow("activity_context", 8, values, nulls);
 }
 
 typedef struct InvokeArgs

@@ -1370,13 +1370,9 @@ InvokeOrchestration(void *arg, bool *isnull)
 static Datum
 MakeContext(DxTurn *t)
 {
-	Oid			typid = DxTypeOid("context");
-	TupleDesc	tupdesc = lookup_rowtype_tupdesc_copy(typid, -1);
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 
-	if (tupdesc->natts < 5)
-		elog(ERROR, "duroxide: type duroxide.context is not as expected");
 	values[0] = CStringGetTextDatum(t->instance_id);
 	values[1] = Int32GetDatum(t->execution_id);
 	values[2] = CStringGetTextDatum(t->name);
@@ -1385,7 +1381,7 @@ MakeContext(DxTurn *t)
 		values[4] = CStringGetTextDatum(t->parent_instance_id);
 	else
 		nulls[4] = true;
-	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+	return DxFormRow("context", 5, values, nulls);
 }
 
 /*

@@ -25,12 +25,14 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timeout.h"
@@ -384,4 +386,24 @@ DxCheckVersion(const char *version)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid version \"%s\"", version),
 			 errhint("Use a semantic version of dot-separated numbers, such as 1.0.0.")));
+}
+
+/*
+ * A row of composite type duroxide.<name> with natts columns; the type's
+ * cached tuple descriptor is used as it is (no copy on these hot paths).
+ */
+Datum
+DxFormRow(const char *name, int natts, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc = lookup_rowtype_tupdesc(DxTypeOid(name), -1);
+	HeapTuple	tuple;
+
+	if (tupdesc->natts != natts)
+	{
+		ReleaseTupleDesc(tupdesc);
+		elog(ERROR, "duroxide: type duroxide.%s does not have %d columns", name, natts);
+	}
+	tuple = heap_form_tuple(tupdesc, values, nulls);
+	ReleaseTupleDesc(tupdesc);
+	return HeapTupleGetDatum(tuple);
 }

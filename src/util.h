@@ -65,6 +65,7 @@ typedef struct DxCallResult
 extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 						  DxInvoker invoker, void *arg, DxCallResult *result);
 extern Oid	DxTypeOid(const char *name);
+extern Datum DxFormRow(const char *name, int natts, Datum *values, bool *nulls);
 extern void DxCheckPayload(const char *what, Jsonb *value);
 
 #define DX_MAX_NAME_BYTES 1024
