@@ -20,7 +20,7 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = duroxide
-DATA = src/duroxide--0.1.0.sql
+DATA = $(wildcard src/duroxide--*.sql)
 HEADERS_duroxide = src/duroxide.h
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null)

@@ -25,6 +25,10 @@
 #   TIERS                 tiers to run, default "regress isolation tap"
 #   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT
 #                         seconds each tier may take (1500, 900, 1500)
+#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY
+#                         run only these tests of a tier (space-separated
+#                         names: "00_setup 21_security", "dispatch_exclusive",
+#                         "test/t/010_kill_workers.pl"); for development
 #   KEEP_TMP=1            keep the temporary directory (default: kept only
 #                         when something failed and CI is not set)
 set -uo pipefail
@@ -288,12 +292,12 @@ list_tests() {
 
 tier_regress() {
     local tests p f counts
-    tests="$(list_tests sql sql | tr '\n' ' ')"
+    tests="${REGRESS_ONLY:-$(list_tests sql sql | tr '\n' ' ')}"
     if [ -z "$tests" ]; then
         record regress 0 0 "no tests"
         return
     fi
-    run_make regress "$REGRESS_TIMEOUT" ISOLATION= TAP_TESTS=
+    run_make regress "$REGRESS_TIMEOUT" ISOLATION= TAP_TESTS= ${REGRESS_ONLY:+REGRESS="$REGRESS_ONLY"}
     counts="$(count_regress "$TIER_LOG" $tests)"
     read -r p f <<< "$counts"
     p="${p:-0}" f="${f:-1}"
@@ -308,12 +312,12 @@ tier_regress() {
 
 tier_isolation() {
     local tests p f counts
-    tests="$(list_tests test/isolation/specs spec | tr '\n' ' ')"
+    tests="${ISOLATION_ONLY:-$(list_tests test/isolation/specs spec | tr '\n' ' ')}"
     if [ -z "$tests" ]; then
         record isolation 0 0 "no tests"
         return
     fi
-    run_make isolation "$ISOLATION_TIMEOUT" REGRESS= TAP_TESTS=
+    run_make isolation "$ISOLATION_TIMEOUT" REGRESS= TAP_TESTS= ${ISOLATION_ONLY:+ISOLATION="$ISOLATION_ONLY"}
     counts="$(count_regress "$TIER_LOG" $tests)"
     read -r p f <<< "$counts"
     p="${p:-0}" f="${f:-1}"
@@ -328,15 +332,19 @@ tier_isolation() {
 
 tier_tap() {
     local tests=() t p f counts log bad
-    for t in "$WORK"/test/t/*.pl; do
-        [ -e "$t" ] && tests+=("test/t/${t##*/}")
-    done
+    if [ -n "${TAP_ONLY:-}" ]; then
+        read -r -a tests <<< "$TAP_ONLY"
+    else
+        for t in "$WORK"/test/t/*.pl; do
+            [ -e "$t" ] && tests+=("test/t/${t##*/}")
+        done
+    fi
     if [ "${#tests[@]}" -eq 0 ]; then
         record tap 0 0 "no tests"
         return
     fi
     rm -rf "$WORK/.tap_spool"
-    run_make tap "$TAP_TIMEOUT" REGRESS= ISOLATION=
+    run_make tap "$TAP_TIMEOUT" REGRESS= ISOLATION= ${TAP_ONLY:+PROVE_TESTS="$TAP_ONLY"}
     counts="$(count_tap "$WORK/.tap_spool" "$TIER_LOG" "${tests[@]}")"
     p="$(sed -n 1p <<< "$counts" | cut -d' ' -f1)"
     f="$(sed -n 1p <<< "$counts" | cut -d' ' -f2)"

@@ -28,6 +28,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -317,6 +318,25 @@ DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 		result->ok = false;
 	}
 	PG_END_TRY();
+}
+
+/* switch to the engine's rights and search_path (see util.h) */
+void
+DxEngineBegin(DxEngineSave *save)
+{
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	save->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* back to the caller's rights and settings */
+void
+DxEngineEnd(DxEngineSave *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+	AtEOXact_GUC(true, save->guc_nest);
 }
 
 /* the oid of a type in schema duroxide */

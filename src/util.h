@@ -64,6 +64,27 @@ typedef struct DxCallResult
 
 extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
 						  DxInvoker invoker, void *arg, DxCallResult *result);
+/*
+ * Engine statements reachable from user context (client functions called by
+ * any role, durable functions called by orchestration code): between
+ * DxEngineBegin and DxEngineEnd the current user is the bootstrap superuser
+ * (SECURITY_LOCAL_USERID_CHANGE, so user code cannot SET ROLE out of it) and
+ * search_path is pinned to pg_catalog, pg_temp, so no schema of the caller
+ * can shadow a function, operator or type the statement uses.  Permission
+ * checks are the caller's job, made before DxEngineBegin with GetUserId().
+ * An ERROR in between is safe: (sub)transaction abort restores both.
+ */
+typedef struct DxEngineSave
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nest;
+} DxEngineSave;
+
+extern void DxEngineBegin(DxEngineSave *save);
+extern void DxEngineEnd(DxEngineSave *save);
+#define DX_ENGINE_SEARCH_PATH "pg_catalog, pg_temp"
+
 extern Oid	DxTypeOid(const char *name);
 extern Datum DxFormRow(const char *name, int natts, Datum *values, bool *nulls);
 extern void DxCheckPayload(const char *what, Jsonb *value);

@@ -1,5 +1,5 @@
 /*
- * duroxide--0.1.0.sql
+ * duroxide--0.2.0.sql
  *		Install script: storage, types, registration, client surface.
  *
  * The durable state machine (see docs/DESIGN.md for the diagram):
