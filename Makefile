@@ -17,7 +17,8 @@ OBJS = \
 	src/jsonc.o \
 	src/util.o \
 	src/registry.o \
-	src/worker.o
+	src/worker.o \
+	src/sandbox.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

@@ -38,6 +38,7 @@
 #include "dispatcher.h"
 #include "guc.h"
 #include "registry.h"
+#include "sandbox.h"
 #include "shmem.h"
 #include "util.h"
 
@@ -214,7 +215,12 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 	args.input = a->input;
 
 	DxSlotSetState(DX_STATE_BUSY, a->instance_id);
-	DxCallAsOwner(owner, false, a->timeout_ms, InvokeActivity, &args, &res);
+	{
+		DxSandboxRequest req = {owner, args.fn, psprintf("activity \"%s\"", a->name),
+		false, a->timeout_ms, InvokeActivity, &args};
+
+		DxSandboxRun(&req, &res);
+	}
 	if (res.ok && res.value && VARSIZE(res.value) > (Size) duroxide_max_payload_size)
 		DxJbString(&b, "error", psprintf("activity \"%s\" returned a result that is too large (%zu bytes; duroxide.max_payload_size is %d)",
 										 a->name, (Size) VARSIZE(res.value), duroxide_max_payload_size));

@@ -1544,9 +1544,9 @@ RunInstances(void *items, int n, int slot, MemoryContext cxt)
  * increments claim_count 0 -> 1.  When a process crashes, every process of
  * the server restarts, so everything in flight anywhere becomes a suspect
  * (claim_count > 0, claim released).  Suspects run one at a time in the
- * whole database (advisory lock), each alone in its own transactions: an
- * innocent one commits and returns to 0; only the one that crashes the
- * server while it runs alone keeps counting up to duroxide.max_attempts,
+ * cluster (the suspect runner slot in shared memory), each alone in its own
+ * transactions: an innocent one commits and returns to 0; only the one that
+ * crashes the server while it runs alone keeps counting up to duroxide.max_attempts,
  * where it is failed as poison.
  */
 const DxWorkKind DxDispatcherWork = {

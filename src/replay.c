@@ -63,6 +63,7 @@
 #include "guc.h"
 #include "registry.h"
 #include "replay.h"
+#include "sandbox.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_schedule_activity);
@@ -603,8 +604,13 @@ static void
 CheckActivityRegistered(const char *name)
 {
 	DxFunctionInfo fi;
+	DxEngineSave save;
+	bool		found;
 
-	if (!DxLookupActivity(name, &fi))
+	DxEngineBegin(&save);		/* user code is on the stack: see util.h */
+	found = DxLookupActivity(name, &fi);
+	DxEngineEnd(&save);
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("activity \"%s\" is not registered", name),
@@ -760,10 +766,13 @@ static char *
 ResolveVersion(const char *name, const char *version)
 {
 	char	   *v;
+	DxEngineSave save;
 
+	DxEngineBegin(&save);		/* user code is on the stack: see util.h */
 	SPI_connect();
 	v = MemoryContextStrdup(dx_turn->cxt, DxResolveVersion(name, version));
 	SPI_finish();
+	DxEngineEnd(&save);
 	return v;
 }
 
@@ -1404,7 +1413,10 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	dx_turn = t;
 	PG_TRY();
 	{
-		DxCallAsOwner(owner, true, 0, InvokeOrchestration, &args, &res);
+		DxSandboxRequest req = {owner, fn, psprintf("orchestration \"%s\"", t->name),
+		true, 0, InvokeOrchestration, &args};
+
+		DxSandboxRun(&req, &res);
 	}
 	PG_FINALLY();
 	{

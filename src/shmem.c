@@ -35,7 +35,6 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
-#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "shmem.h"
@@ -68,6 +67,8 @@ typedef struct DxShared
 	pg_atomic_uint32 suspect_epoch[3];
 	pg_atomic_uint32 suspect_cleared[3];
 	pg_atomic_uint64 suspect_reopen_at[3];	/* TimestampTz; 0: never */
+	/* pid of the process running a suspect (0: none); see DxSuspectLockTry */
+	pg_atomic_uint32 suspect_runner;
 	int			nwaiters;
 	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
@@ -121,6 +122,7 @@ DxShmemStartup(void)
 			pg_atomic_init_u32(&dx_shared->suspect_cleared[i], 0);
 			pg_atomic_init_u64(&dx_shared->suspect_reopen_at[i], 0);
 		}
+		pg_atomic_init_u32(&dx_shared->suspect_runner, 0);
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
 		for (i = 0; i < dx_shared->nwaiters; i++)
@@ -143,12 +145,13 @@ DxBootId(void)
 	return dx_shared ? dx_shared->boot_id : 0;
 }
 
-/* on_shmem_exit: free our slot */
+/* on_shmem_exit: free our slot (and the suspect gate, if we held it) */
 static void
 DxSlotDetach(int code, Datum arg)
 {
 	if (dx_shared == NULL || my_slot < 0)
 		return;
+	DxSuspectLockRelease();
 	SpinLockAcquire(&dx_shared->mutex);
 	dx_shared->slots[my_slot].pid = 0;
 	dx_shared->slots[my_slot].kind = DX_KIND_NONE;
@@ -321,22 +324,31 @@ DxSuspectsPending(DxWorkerKind kind)
 	pending_suspects |= 1 << kind;
 }
 
-/* the advisory lock that lets one suspect run at a time in the database */
-#define DX_SUSPECT_LOCK_KEY INT64CONST(0x4475726f786964)	/* "Duroxid" */
-
-/* take the suspect lock if free (session level, survives commits) */
+/*
+ * One suspect runs at a time (see dispatcher.c): the runner's pid in shared
+ * memory, taken by compare-and-swap.  Only engine processes can take it (no
+ * SQL-visible key that another role could hold); a runner that exits
+ * releases it from its exit callback, and a crash reinitialises shared
+ * memory.  Shared by every database of the cluster: suspects are rare.
+ */
 bool
 DxSuspectLockTry(void)
 {
-	return DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8,
-											Int64GetDatum(DX_SUSPECT_LOCK_KEY)));
+	uint32		expected = 0;
+
+	if (dx_shared == NULL)
+		return false;
+	return pg_atomic_compare_exchange_u32(&dx_shared->suspect_runner, &expected, (uint32) MyProcPid);
 }
 
-/* release the suspect lock */
+/* release the suspect gate if this process holds it */
 void
 DxSuspectLockRelease(void)
 {
-	(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(DX_SUSPECT_LOCK_KEY));
+	uint32		expected = (uint32) MyProcPid;
+
+	if (dx_shared != NULL)
+		(void) pg_atomic_compare_exchange_u32(&dx_shared->suspect_runner, &expected, 0);
 }
 
 /* ask for the registry generation to move when this transaction commits */

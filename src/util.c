@@ -1,24 +1,9 @@
 /*-------------------------------------------------------------------------
  * util.c
- *		Prepared SPI plans, jsonb helpers, and DxCallAsOwner.
+ *		Prepared SPI plans, jsonb helpers, engine rights (DxEngineBegin/End)
+ *		and the checks of user-given names and versions.
  *
- * DxCallAsOwner is the one place where user code (orchestration functions
- * and activities) runs.  Invariants:
- *	  - it runs inside an internal subtransaction, so its failure rolls back
- *		only its own work and never the caller's batch;
- *	  - it runs as the role that registered it (SetUserIdAndSecContext with
- *		SECURITY_LOCAL_USERID_CHANGE), never as the worker's superuser;
- *	  - with read_only, XactReadOnly is set for the call, so a table write
- *		fails with SQLSTATE 25006, which the dispatcher turns into a clear
- *		message; XactReadOnly is restored on both paths because it is set
- *		directly rather than through the GUC machinery;
- *	  - with a timeout, STATEMENT_TIMEOUT is armed for the call only (the
- *		worker installs StatementCancelHandler for SIGINT);
- *	  - enable_seqscan and jit get their configured values back for the call
- *		(the workers turn them off for the engine's own statements, see
- *		worker.c);
- *	  - the result is copied into the caller's memory context before the
- *		subtransaction ends.
+ * User code never runs here: sandbox.c is the one place that calls it.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -246,78 +231,6 @@ DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
 	result = FunctionCallInvoke(fcinfo);
 	*isnull = fcinfo->isnull;
 	return result;
-}
-
-/* settings the workers change for the engine's statements (worker.c) */
-static const char *const engine_settings[] = {"enable_seqscan", "jit"};
-
-/* run invoker(arg) as owner in a subtransaction; see the file header */
-void
-DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
-			  DxInvoker invoker, void *arg, DxCallResult *result)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner resowner = CurrentResourceOwner;
-	Oid			save_userid;
-	int			save_sec;
-	bool		save_read_only = XactReadOnly;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	result->ok = false;
-	result->value = NULL;
-	result->error = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-
-	PG_TRY();
-	{
-		Datum		d;
-		bool		isnull;
-		int			nest = NewGUCNestLevel();
-
-		for (int i = 0; i < lengthof(engine_settings); i++)
-			(void) set_config_option(engine_settings[i], GetConfigOptionResetString(engine_settings[i]),
-									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		if (read_only)
-			XactReadOnly = true;
-		if (timeout_ms > 0)
-			enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
-
-		d = invoker(arg, &isnull);
-
-		if (timeout_ms > 0)
-			disable_timeout(STATEMENT_TIMEOUT, false);
-		XactReadOnly = save_read_only;
-		SetUserIdAndSecContext(save_userid, save_sec);
-		AtEOXact_GUC(true, nest);
-
-		MemoryContextSwitchTo(cxt);
-		result->value = isnull ? NULL : DatumGetJsonbPCopy(d);
-		result->ok = true;
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = resowner;
-	}
-	PG_CATCH();
-	{
-		if (timeout_ms > 0)
-			disable_timeout(STATEMENT_TIMEOUT, false);
-		XactReadOnly = save_read_only;
-		SetUserIdAndSecContext(save_userid, save_sec);
-
-		MemoryContextSwitchTo(cxt);
-		result->error = CopyErrorData();
-		FlushErrorState();
-
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = resowner;
-		result->ok = false;
-	}
-	PG_END_TRY();
 }
 
 /* switch to the engine's rights and search_path (see util.h) */

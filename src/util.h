@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * util.h
  *		Helpers shared by the engine's subsystems: prepared SPI plans, jsonb
- *		building and reading, and running user code as its owner inside a
- *		subtransaction.
+ *		building and reading, engine rights for engine statements, checks of
+ *		user-given names.  User code runs through sandbox.h.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_UTIL_H
@@ -52,18 +52,6 @@ extern char *DxJbGetText(Jsonb *obj, const char *key);
 extern bool DxJbGetInt(Jsonb *obj, const char *key, int64 *value);
 extern bool DxJsonbEqual(Jsonb *a, Jsonb *b);
 
-/* running user code as its owner in a subtransaction */
-typedef Datum (*DxInvoker) (void *arg, bool *isnull);
-
-typedef struct DxCallResult
-{
-	bool		ok;
-	Jsonb	   *value;			/* NULL for SQL NULL */
-	ErrorData  *error;			/* when !ok */
-} DxCallResult;
-
-extern void DxCallAsOwner(Oid owner, bool read_only, int64 timeout_ms,
-						  DxInvoker invoker, void *arg, DxCallResult *result);
 /*
  * Engine statements reachable from user context (client functions called by
  * any role, durable functions called by orchestration code): between

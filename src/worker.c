@@ -10,8 +10,9 @@
  * slot's previous process left (its claims).
  *
  * Batch (DxRunBatch), for both kinds of work:
- *	 1. if suspects may exist (shmem.c's gate) and no other suspect runs in
- *		the database (advisory lock): claim one suspect, commit, run it alone,
+ *	 1. if suspects may exist (shmem.c's gate) and no other suspect runs
+ *		(the suspect runner slot in shared memory, which no SQL role can
+ *		take): claim one suspect, commit, run it alone,
  *		commit;
  *	 2. claim up to N never-delivered items, commit; run them, commit.
  *		N is duroxide.batch_size, less when recent items ran slowly: the
@@ -234,18 +235,24 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
 	return n > 0 || suspect;
 }
 
-/* one batch in the caller's transaction (claim and run commit together) */
+/*
+ * One batch in the caller's transaction (claim and run commit together),
+ * with the engine's rights and search_path, as in a worker.
+ */
 int
 DxRunBatchHere(const DxWorkKind *k, int slot)
 {
 	void	   *items;
 	int			n;
+	DxEngineSave save;
 
+	DxEngineBegin(&save);
 	SPI_connect();
 	n = k->claim(slot, false, duroxide_batch_size, CurrentMemoryContext, &items);
 	if (n > 0)
 		k->run(items, n, slot, CurrentMemoryContext);
 	SPI_finish();
+	DxEngineEnd(&save);
 	return n;
 }
 
@@ -336,11 +343,14 @@ duroxide_worker_main(Datum arg)
 	 * The engine's statements are written for their indexes, and a queue's
 	 * size swings too fast for statistics to follow: with the tables empty
 	 * when a plan is cached, the planner would scan them sequentially ever
-	 * after.  They are short, so JIT compilation only costs.  User code runs
-	 * with the configured settings (DxCallAsOwner).
+	 * after.  They are short, so JIT compilation only costs.  No schema but
+	 * pg_catalog's can shadow what they call.  User code runs with the
+	 * configured settings and its owner's search_path, and none of its
+	 * changes outlive the call (sandbox.h).
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
