@@ -1546,8 +1546,8 @@ RunInstances(void *items, int n, int slot, MemoryContext cxt)
  * (claim_count > 0, claim released).  Suspects run one at a time in the
  * cluster (the suspect runner slot in shared memory), each alone in its own
  * transactions: an innocent one commits and returns to 0; only the one that
- * crashes the server while it runs alone keeps counting up to duroxide.max_attempts,
- * where it is failed as poison.
+ * crashes the server while it runs alone keeps counting up to
+ * duroxide.max_attempts, where it is failed as poison.
  */
 const DxWorkKind DxDispatcherWork = {
 	.kind = DX_KIND_DISPATCHER,
