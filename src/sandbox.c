@@ -222,7 +222,7 @@ DropCallPortals(SubTransactionId subid)
 		Portal		portal = GetPortalByName((const char *) lfirst(lc));
 
 		if (PortalIsValid(portal) && portal->createSubid >= subid &&
-			portal->status != PORTAL_ACTIVE)
+			portal->status != PORTAL_ACTIVE && !portal->portalPinned)
 			PortalDrop(portal, false);
 	}
 	list_free_deep(names);
