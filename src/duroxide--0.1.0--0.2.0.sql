@@ -67,6 +67,7 @@ REVOKE INSERT, DELETE ON duroxide.instances, duroxide.executions, duroxide.orche
     FROM duroxide_user;
 REVOKE DELETE ON duroxide.history, duroxide.worker_queue FROM duroxide_user;
 REVOKE USAGE ON SEQUENCE duroxide.orchestrator_queue_id_seq FROM duroxide_user;
+REVOKE ALL ON SEQUENCE duroxide.orchestrator_queue_id_seq, duroxide.worker_queue_id_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION duroxide._workers() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION duroxide._workers() TO duroxide_user;
 

@@ -776,6 +776,7 @@ GRANT INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities TO 
 -- through the client functions (src/client.c) and the engine's workers
 GRANT SELECT ON duroxide.instances, duroxide.executions, duroxide.history,
     duroxide.orchestrator_queue, duroxide.worker_queue TO duroxide_user;
+REVOKE ALL ON SEQUENCE duroxide.orchestrator_queue_id_seq, duroxide.worker_queue_id_seq FROM PUBLIC;
 GRANT SELECT ON duroxide.instance_list, duroxide.workers TO duroxide_user;
 -- called by the view duroxide.workers as the querying role
 REVOKE ALL ON FUNCTION duroxide._workers() FROM PUBLIC;
