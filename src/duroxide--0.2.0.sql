@@ -623,6 +623,9 @@ CREATE FUNCTION duroxide.cancel_orchestration(instance_id text, reason text DEFA
 COMMENT ON FUNCTION duroxide.cancel_orchestration(text, text) IS
     'cancel a running instance at its next turn, and its sub-orchestrations recursively';
 
+-- get_orchestration_status, get_history, get_system_metrics, get_queue_depths
+-- (SQL, executable by PUBLIC) only read, as the caller: table privileges
+-- (SELECT for duroxide_user) and row-level security decide what they see
 CREATE FUNCTION duroxide.get_orchestration_status(instance_id text) RETURNS duroxide.orchestration_status
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
