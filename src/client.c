@@ -173,7 +173,7 @@ VisibleInstance(const char *instance_id, Oid *owner)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&visible_plan, values, NULL, true, 0), SPI_OK_SELECT, "instance lookup");
+	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
 	CallerPathEnd(nest);
 	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
 	{
@@ -334,7 +334,7 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 	/* the subtree as the caller sees it */
 	values[0] = CStringGetTextDatum(instance_id);
 	nest = CallerPathBegin();
-	DxExpect(DxExecPlan(&tree_plan, values, NULL, true, 0), SPI_OK_SELECT, "instance tree lookup");
+	DxExpect(DxExecPlan(&tree_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance tree lookup");
 	CallerPathEnd(nest);
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
