@@ -228,8 +228,9 @@ CREATE FUNCTION duroxide._registry_changed() RETURNS trigger
 CREATE FUNCTION duroxide._wake_waiters() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_wake_waiters' LANGUAGE C;
 
--- trigger functions run with the rights of whoever fires the trigger, without
--- an EXECUTE check: nobody needs to call them (_registry_changed: see Registration)
+-- trigger functions fire without an EXECUTE check and cannot be called
+-- directly: nobody needs EXECUTE on them (_registry_changed belongs to the
+-- registration code and is left as it is here)
 REVOKE ALL ON FUNCTION duroxide._wake_on_insert(), duroxide._wake_waiters() FROM PUBLIC;
 
 CREATE TRIGGER orchestrator_queue_wake AFTER INSERT ON duroxide.orchestrator_queue
