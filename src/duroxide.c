@@ -2,7 +2,7 @@
  * duroxide.c
  *		Module entry point: settings, shared-memory hooks, the launcher's
  *		registration, and the small SQL-callable helpers of the install
- *		script (wake-up triggers, worker presence).
+ *		script (wake-up triggers, worker presence, the workers view).
  *
  * Settings are defined whether or not the library is preloaded, so that SQL
  * callers can read them; workers and shared memory exist only when it is
