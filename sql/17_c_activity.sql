@@ -1,11 +1,15 @@
 \set SHOW_CONTEXT never
--- An activity written in C against the json-c API of src/duroxide.h:
--- duroxide._c_example_activity returns {"input", "attempt", "via": "json-c"}
--- and fails with input->>'fail' when that key is present.
+-- An activity written in C against the json-c API of src/duroxide.h: the
+-- example activity (symbol duroxide_c_example_activity) returns {"input",
+-- "attempt", "via": "json-c"} and fails with input->>'fail' when that key is
+-- present.  It is a test fixture: the extension does not ship it executable
+-- by PUBLIC, so this file declares its own function for it.
 CREATE SCHEMA capi;
+CREATE FUNCTION capi.example_activity(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
+    AS 'duroxide', 'duroxide_c_example_activity' LANGUAGE C;
 
 -- section: registration accepts a C function with the activity signature
-SELECT duroxide.register_activity('CExample', 'duroxide._c_example_activity');
+SELECT duroxide.register_activity('CExample', 'capi.example_activity');
 
 CREATE FUNCTION capi.orch(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$

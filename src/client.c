@@ -1,8 +1,18 @@
 /*-------------------------------------------------------------------------
  * client.c
  *		Client functions in C: start_orchestration (the hot path of every
- *		workflow: one statement instead of a chain of PL/pgSQL helpers) and
+ *		workflow: one statement instead of a chain of PL/pgSQL helpers),
+ *		raise_event, cancel_orchestration, delete_instance and
  *		wait_for_orchestration.
+ *
+ * Tenant writes: duroxide_user may read the engine's tables (row-level
+ * security shows each role its own instances) but not write them.  The
+ * client functions check the caller first, as the caller: membership for
+ * start_orchestration, and for the others the instance as row-level
+ * security shows it to the caller (with search_path pinned, so no schema of
+ * the caller can redirect that read).  Only then do they write, with the
+ * engine's rights (DxEngineBegin), and only rows of an instance whose owner
+ * is the one the caller saw.
  *
  * Waiting protocol: publish the instance in the waiter registry (shmem.c),
  * then read the status, then sleep on our latch.  The commit that makes the
@@ -28,6 +38,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -38,16 +49,70 @@
 
 PG_FUNCTION_INFO_V1(duroxide_wait_for_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_start_orchestration);
+PG_FUNCTION_INFO_V1(duroxide_raise_event);
+PG_FUNCTION_INFO_V1(duroxide_cancel_orchestration);
+PG_FUNCTION_INFO_V1(duroxide_delete_instance);
 
-/* two statements: row-level security checks the message against the instance */
+/* engine: the caller (checked before) is written as the owner explicitly */
 static DxPlan create_plan = {NULL,
-	"INSERT INTO duroxide.instances (instance_id, orchestration_name, orchestration_version, input)"
-	" VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO NOTHING",
-4, {TEXTOID, TEXTOID, TEXTOID, JSONBOID}};
+	"INSERT INTO duroxide.instances (instance_id, orchestration_name, orchestration_version, input, owner)"
+	" VALUES ($1, $2, $3, $4, $5::oid::regrole) ON CONFLICT (instance_id) DO NOTHING",
+5, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, OIDOID}};
 
 static DxPlan first_message_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, 'ExecutionStarted')",
 1, {TEXTOID}};
+
+/* engine: who owns an existing instance id */
+static DxPlan owner_plan = {NULL,
+	"SELECT i.owner::oid FROM duroxide.instances i WHERE i.instance_id = $1",
+1, {TEXTOID}};
+
+/* as the caller: the instance as row-level security shows it */
+static DxPlan visible_plan = {NULL,
+	"SELECT i.instance_id, i.status, i.owner::oid FROM duroxide.instances i"
+	" WHERE i.instance_id OPERATOR(pg_catalog.=) $1",
+1, {TEXTOID}};
+
+/* as the caller: the instance and its sub-orchestrations, recursively */
+static DxPlan tree_plan = {NULL,
+	"WITH RECURSIVE tree(id, owner) AS ("
+	"  SELECT i.instance_id, i.owner::oid FROM duroxide.instances i"
+	"   WHERE i.instance_id OPERATOR(pg_catalog.=) $1"
+	"  UNION"
+	"  SELECT c.instance_id, c.owner::oid FROM duroxide.instances c"
+	"    JOIN tree t ON c.parent_instance_id OPERATOR(pg_catalog.=) t.id)"
+	" SELECT pg_catalog.array_agg(id), pg_catalog.array_agg(owner) FROM tree",
+1, {TEXTOID}};
+
+/* engine: a message for an instance of a given owner (execution: the current one) */
+static DxPlan message_plan = {NULL,
+	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
+	" SELECT i.instance_id, $2, $3 FROM duroxide.instances i"
+	"  WHERE i.instance_id = $1 AND i.owner::oid = $4",
+4, {TEXTOID, TEXTOID, JSONBOID, OIDOID}};
+
+/* engine: delete_instance, the instance rows first (waits for a turn in progress to commit) */
+static DxPlan delete_instances_plan = {NULL,
+	"DELETE FROM duroxide.instances i USING unnest($1::text[], $2::oid[]) u(id, owner)"
+	" WHERE i.instance_id = u.id AND i.owner::oid = u.owner RETURNING i.instance_id",
+2, {TEXTARRAYOID, OIDARRAYOID}};
+
+static DxPlan delete_messages_plan = {NULL,
+	"DELETE FROM duroxide.orchestrator_queue q WHERE q.instance_id = ANY ($1)",
+1, {TEXTARRAYOID}};
+
+static DxPlan delete_activities_plan = {NULL,
+	"DELETE FROM duroxide.worker_queue w WHERE w.instance_id = ANY ($1)",
+1, {TEXTARRAYOID}};
+
+static DxPlan delete_history_plan = {NULL,
+	"DELETE FROM duroxide.history h WHERE h.instance_id = ANY ($1)",
+1, {TEXTARRAYOID}};
+
+static DxPlan delete_executions_plan = {NULL,
+	"DELETE FROM duroxide.executions e WHERE e.instance_id = ANY ($1)",
+1, {TEXTARRAYOID}};
 
 static DxPlan status_plan = {NULL,
 	"SELECT s, i.xmin FROM duroxide.get_orchestration_status($1) s"
@@ -64,6 +129,84 @@ NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return s;
 }
 
+/* true for superusers and members of duroxide_user or duroxide_admin */
+static bool
+IsEngineUser(Oid role)
+{
+	Oid			user_role = get_role_oid("duroxide_user", true);
+	Oid			admin_role = get_role_oid("duroxide_admin", true);
+
+	return superuser_arg(role) ||
+		(OidIsValid(user_role) && is_member_of_role(role, user_role)) ||
+		(OidIsValid(admin_role) && is_member_of_role(role, admin_role));
+}
+
+/* pin search_path for statements run as the caller; returns the GUC nest level */
+static int
+CallerPathBegin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* the caller's search_path again */
+static void
+CallerPathEnd(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * The instance as the caller sees it (row-level security, read as the
+ * caller); raises undefined_object when it sees none.  Returns its status
+ * and owner.  Inside SPI.
+ */
+static char *
+VisibleInstance(const char *instance_id, Oid *owner)
+{
+	Datum		values[1];
+	int			nest = CallerPathBegin();
+	char	   *status = NULL;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(instance_id);
+	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
+	CallerPathEnd(nest);
+	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		if (id == NULL || strcmp(id, instance_id) != 0)
+			continue;
+		status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	if (status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("orchestration instance \"%s\" does not exist", instance_id)));
+	return status;
+}
+
+/* engine: queue a message for the instance the caller saw (owner) */
+static void
+QueueMessage(const char *instance_id, Oid owner, const char *kind, Jsonb *data)
+{
+	Datum		values[4];
+	DxEngineSave save;
+
+	values[0] = CStringGetTextDatum(instance_id);
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = JsonbPGetDatum(data);
+	values[3] = ObjectIdGetDatum(owner);
+	DxEngineBegin(&save);
+	DxExpect(DxExecPlan(&message_plan, values, NULL, false, 0), SPI_OK_INSERT, "message insert");
+	DxEngineEnd(&save);
+}
+
 /* SQL: duroxide.start_orchestration(instance_id, name, input, version) */
 Datum
 duroxide_start_orchestration(PG_FUNCTION_ARGS)
@@ -72,15 +215,17 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	char	   *name = NameArg(fcinfo, 1, "orchestration name");
 	Jsonb	   *input = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	char	   *version = PG_ARGISNULL(3) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(3));
-	Oid			instances = get_relname_relid("instances", get_namespace_oid("duroxide", false));
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			caller = GetUserId();
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	DxEngineSave save;
+	Oid			existing = InvalidOid;
 
-	if (pg_class_aclcheck(instances, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	if (!IsEngineUser(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to start orchestrations"),
-				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(caller, false)))));
 
 	SPI_connect();
 	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
@@ -90,17 +235,135 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	values[3] = input ? JsonbPGetDatum(input) : (Datum) 0;
 	if (input == NULL)
 		nulls[3] = 'n';
-	/* transactional and idempotent: an existing id is left as it is */
+	values[4] = ObjectIdGetDatum(caller);
+	/* transactional and idempotent: an existing id of the caller is left as it is */
+	DxEngineBegin(&save);
 	DxExpect(DxExecPlan(&create_plan, values, nulls, false, 0), SPI_OK_INSERT, "instance creation");
 	if (SPI_processed > 0)
 		DxExpect(DxExecPlan(&first_message_plan, values, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	else
+	{
+		bool		isnull;
+
+		DxExpect(DxExecPlan(&owner_plan, values, NULL, true, 1), SPI_OK_SELECT, "instance owner lookup");
+		if (SPI_processed > 0)
+			existing = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	DxEngineEnd(&save);
 	SPI_finish();
+	if (OidIsValid(existing) && existing != caller)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("orchestration instance \"%s\" already exists and belongs to another role", instance_id),
+				 errhint("Instance ids are unique across all roles: choose another instance id.")));
 
 	if (!DxWorkersRunning(MyDatabaseId))
 		ereport(WARNING,
 				(errmsg("no duroxide worker runs for database \"%s\"", get_database_name(MyDatabaseId)),
 				 errhint("Add duroxide to shared_preload_libraries and set duroxide.database to this database.")));
 	PG_RETURN_TEXT_P(cstring_to_text(instance_id));
+}
+
+/* SQL: duroxide.raise_event(instance_id, event_name, data) */
+Datum
+duroxide_raise_event(PG_FUNCTION_ARGS)
+{
+	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *event_name = NameArg(fcinfo, 1, "event name");
+	Jsonb	   *data = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	Oid			owner = InvalidOid;
+	DxJsonBuilder b;
+
+	DxCheckPayload("event data", data);
+	SPI_connect();
+	/* terminal: the event is ignored */
+	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0)
+	{
+		DxJbBegin(&b);
+		DxJbString(&b, "name", event_name);
+		if (data)
+			DxJbJsonb(&b, "data", data);
+		else
+			DxJbNull(&b, "data");
+		QueueMessage(instance_id, owner, "EventRaised", DxJbEnd(&b));
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* SQL: duroxide.cancel_orchestration(instance_id, reason) */
+Datum
+duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
+{
+	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *reason = PG_ARGISNULL(1) ? "cancelled" : TextDatumGetCString(PG_GETARG_DATUM(1));
+	Oid			owner = InvalidOid;
+	DxJsonBuilder b;
+
+	SPI_connect();
+	/* terminal: nothing to cancel */
+	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0)
+	{
+		DxJbBegin(&b);
+		DxJbString(&b, "reason", reason);
+		QueueMessage(instance_id, owner, "CancelRequested", DxJbEnd(&b));
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* SQL: duroxide.delete_instance(instance_id, force) */
+Datum
+duroxide_delete_instance(PG_FUNCTION_ARGS)
+{
+	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	bool		force = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	Oid			owner = InvalidOid;
+	Datum		values[2];
+	Datum		ids;
+	bool		isnull;
+	int			nest;
+	DxEngineSave save;
+
+	SPI_connect();
+	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0 && !force)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("orchestration instance \"%s\" is still running", instance_id),
+				 errhint("Cancel it first, or pass force => true.")));
+	/* the subtree as the caller sees it */
+	values[0] = CStringGetTextDatum(instance_id);
+	nest = CallerPathBegin();
+	DxExpect(DxExecPlan(&tree_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance tree lookup");
+	CallerPathEnd(nest);
+	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+	{
+		SPI_finish();			/* deleted meanwhile */
+		PG_RETURN_VOID();
+	}
+
+	DxEngineBegin(&save);
+	/* the instance rows first: this waits for a turn in progress to commit */
+	DxExpect(DxExecPlan(&delete_instances_plan, values, NULL, false, 0), SPI_OK_DELETE_RETURNING,
+			 "instance delete");
+	if (SPI_processed > 0)
+	{
+		int			n = (int) SPI_processed;
+		Datum	   *deleted = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			deleted[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		ids = PointerGetDatum(construct_array(deleted, n, TEXTOID, -1, false, TYPALIGN_INT));
+		DxExpect(DxExecPlan(&delete_messages_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "message delete");
+		DxExpect(DxExecPlan(&delete_activities_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "activity delete");
+		DxExpect(DxExecPlan(&delete_history_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "history delete");
+		DxExpect(DxExecPlan(&delete_executions_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "execution delete");
+	}
+	DxEngineEnd(&save);
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /* read the status row; sets *terminal, *missing, *own_xact */

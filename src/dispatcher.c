@@ -269,10 +269,16 @@ static DxPlan cancel_timer_plan = {NULL,
 	"   AND source_event_id = $2",
 2, {TEXTOID, INT8OID}};
 
+/* engine: who owns an existing instance id */
+static DxPlan instance_owner_plan = {NULL,
+	"SELECT owner::oid FROM duroxide.instances WHERE instance_id = $1",
+1, {TEXTOID}};
+
+/* the running children of $1: all of them, or only the one with id $3 */
 static DxPlan cancel_children_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
 	" SELECT instance_id, 'CancelRequested', $2 FROM duroxide.instances"
-	"  WHERE status = 'Running' AND (parent_instance_id = $1 OR instance_id = $3)",
+	"  WHERE status = 'Running' AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
 3, {TEXTOID, JSONBOID, TEXTOID}};
 
 static DxPlan withdraw_activities_plan = {NULL,
@@ -915,6 +921,56 @@ ApplyActivityFailure(DxTurn *t, Message *m)
 	DxTurnAppend(t, EV_ACTIVITY_FAILED, m->source_id, m->data);
 }
 
+/*
+ * Completion messages: the command each one completes and the event it
+ * records.  A completion is applied only to a pending command of this kind
+ * (and, for a child's, only when it comes from the child that command
+ * created).  Self-contained: issue 11 moves it into protocol.c.
+ */
+typedef struct CompletionKind
+{
+	const char *kind;			/* orchestrator_queue.kind */
+	DxEventType command;		/* the command it completes */
+	DxEventType completion;		/* the history event it records */
+} CompletionKind;
+
+static const CompletionKind completion_kinds[] = {
+	{"ActivityCompleted", EV_ACTIVITY_SCHEDULED, EV_ACTIVITY_COMPLETED},
+	{"ActivityFailed", EV_ACTIVITY_SCHEDULED, EV_ACTIVITY_FAILED},
+	{"TimerFired", EV_TIMER_CREATED, EV_TIMER_FIRED},
+	{"SubOrchestrationCompleted", EV_SUB_ORCHESTRATION_SCHEDULED, EV_SUB_ORCHESTRATION_COMPLETED},
+	{"SubOrchestrationFailed", EV_SUB_ORCHESTRATION_SCHEDULED, EV_SUB_ORCHESTRATION_FAILED},
+};
+
+/* the key of a child's completion message that names the child */
+#define DX_CHILD_ID_KEY "child_instance_id"
+
+/* the completion kind of a message kind, or NULL */
+static const CompletionKind *
+CompletionKindOf(const char *kind)
+{
+	for (size_t i = 0; i < lengthof(completion_kinds); i++)
+		if (strcmp(completion_kinds[i].kind, kind) == 0)
+			return &completion_kinds[i];
+	return NULL;
+}
+
+/* true when a completion message matches the command at its source_event_id */
+static bool
+CompletionMatches(const CompletionKind *ck, DxEvent *cmd, Message *m)
+{
+	char	   *child;
+	char	   *from;
+
+	if (cmd->type != ck->command)
+		return false;
+	if (ck->command != EV_SUB_ORCHESTRATION_SCHEDULED)
+		return true;
+	child = DxJbGetText(cmd->data, "instance_id");
+	from = m->data ? DxJbGetText(m->data, DX_CHILD_ID_KEY) : NULL;
+	return child != NULL && from != NULL && strcmp(child, from) == 0;
+}
+
 /* turn the claimed messages into history; returns the cancel reason if any */
 static char *
 ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
@@ -957,22 +1013,34 @@ ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 		}
 		else if (strcmp(m->kind, "EventRaised") == 0)
 			DxTurnAppend(t, EV_EVENT_RAISED, 0, m->data);
-		else if (DxTurnHasCompletion(t, m->source_id) || DxTurnEvent(t, m->source_id) == NULL)
-			continue;			/* duplicate, or for a task this execution never made */
-		else if (strcmp(m->kind, "ActivityCompleted") == 0)
-			DxTurnAppend(t, EV_ACTIVITY_COMPLETED, m->source_id, m->data);
-		else if (strcmp(m->kind, "ActivityFailed") == 0)
-			ApplyActivityFailure(t, m);
-		else if (strcmp(m->kind, "TimerFired") == 0)
-			DxTurnAppend(t, EV_TIMER_FIRED, m->source_id, NULL);
-		else if (strcmp(m->kind, "SubOrchestrationCompleted") == 0)
-			DxTurnAppend(t, EV_SUB_ORCHESTRATION_COMPLETED, m->source_id, m->data);
-		else if (strcmp(m->kind, "SubOrchestrationFailed") == 0)
-			DxTurnAppend(t, EV_SUB_ORCHESTRATION_FAILED, m->source_id, m->data);
 		else
-			ereport(WARNING,
-					(errmsg("duroxide: ignoring message of unknown kind \"%s\" for instance \"%s\"",
-							m->kind, t->instance_id)));
+		{
+			const CompletionKind *ck = CompletionKindOf(m->kind);
+			DxEvent    *cmd = NULL;
+
+			if (ck == NULL)
+				ereport(WARNING,
+						(errmsg("duroxide: ignoring message of unknown kind \"%s\" for instance \"%s\"",
+								m->kind, t->instance_id)));
+			else if (DxTurnHasCompletion(t, m->source_id) || (cmd = DxTurnEvent(t, m->source_id)) == NULL)
+				continue;		/* duplicate, or for a task this execution never made */
+			else if (!CompletionMatches(ck, cmd, m))
+				ereport(WARNING,
+						(errmsg("duroxide: ignoring %s message for instance \"%s\": it does not match the command at event " INT64_FORMAT,
+								m->kind, t->instance_id, m->source_id),
+						 errdetail("The event is a %s%s.", DxEventTypeName(cmd->type),
+								   cmd->type == ck->command ? " of another child instance" : "")));
+			else if (ck->completion == EV_ACTIVITY_FAILED)
+				ApplyActivityFailure(t, m);
+			else if (ck->completion == EV_TIMER_FIRED)
+				DxTurnAppend(t, EV_TIMER_FIRED, m->source_id, NULL);
+			else if (ck->command == EV_SUB_ORCHESTRATION_SCHEDULED)
+				DxTurnAppend(t, ck->completion, m->source_id,	/* history keeps its format */
+							 DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(m->data),
+																CStringGetTextDatum(DX_CHILD_ID_KEY))));
+			else
+				DxTurnAppend(t, ck->completion, m->source_id, m->data);
+		}
 	}
 	return cancel;
 }
@@ -996,13 +1064,25 @@ AppendEnd(DxTurn *t, DxEventType type, const char *key, Jsonb *value, const char
  * One turn
  * ------------------------------------------------------------------------ */
 
-/* create an instance through duroxide._create_instance; false if it existed */
-static bool
+/* what CreateInstance found */
+typedef enum CreateResult
+{
+	CREATED,					/* a new instance */
+	EXISTS_OWN,					/* the id exists and has the same owner */
+	EXISTS_OTHER				/* the id exists and belongs to another role */
+} CreateResult;
+
+/*
+ * Create an instance through duroxide._create_instance.  An existing id is
+ * left alone; the result says whose it is (a vanished one counts as own).
+ */
+static CreateResult
 CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 {
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	Oid			owner;
 
 	values[0] = CStringGetTextDatum(a->instance_id);
 	values[1] = CStringGetTextDatum(a->name);
@@ -1021,7 +1101,13 @@ CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 	/* the new instance belongs to whoever owns the one that started it */
 	values[7] = ObjectIdGetDatum(inst->owner);
 	DxExpect(DxExecPlan(&create_instance_plan, values, nulls, false, 1), SPI_OK_SELECT, "instance creation");
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return CREATED;
+	DxExpect(DxExecPlan(&instance_owner_plan, values, NULL, true, 1), SPI_OK_SELECT, "instance owner lookup");
+	if (SPI_processed == 0)
+		return EXISTS_OWN;
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return owner == inst->owner ? EXISTS_OWN : EXISTS_OTHER;
 }
 
 /* true when a later action of the turn cancels this task */
@@ -1087,18 +1173,31 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 				AddMessage(w, t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->due_at);
 				break;
 			case ACT_SUB_ORCHESTRATION:
-				if (!CreateInstance(a, inst, true, t->execution_id))
 				{
+					CreateResult cr = CreateInstance(a, inst, true, t->execution_id);
 					DxJsonBuilder b;
 
+					if (cr == CREATED)
+						break;
+					/* the task fails; another role's instance is neither attached nor read */
 					DxJbBegin(&b);
-					DxJbString(&b, "error", psprintf("orchestration instance \"%s\" already exists", a->instance_id));
+					DxJbString(&b, "error",
+							   psprintf(cr == EXISTS_OTHER
+										? "orchestration instance \"%s\" already exists and belongs to another role"
+										: "orchestration instance \"%s\" already exists", a->instance_id));
+					DxJbString(&b, DX_CHILD_ID_KEY, a->instance_id);
 					AddMessage(w, t->instance_id, t->execution_id, "SubOrchestrationFailed",
 							   a->event_id, DxJbEnd(&b), 0);
 				}
 				break;
 			case ACT_DETACHED:
-				(void) CreateInstance(a, inst, false, 0);
+				/* fire-and-forget: an existing id is left alone, the orchestration goes on */
+				if (CreateInstance(a, inst, false, 0) == EXISTS_OTHER)
+					ereport(WARNING,
+							(errcode(ERRCODE_DUPLICATE_OBJECT),
+							 errmsg("duroxide: orchestration instance \"%s\" did not start instance \"%s\" detached: "
+									"that id already exists and belongs to another role",
+									t->instance_id, a->instance_id)));
 				break;
 			case ACT_CANCEL_ACTIVITY:
 				values[2] = Int64GetDatum(a->event_id);
@@ -1116,7 +1215,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 
 					DxJbBegin(&b);
 					DxJbString(&b, "reason", "cancelled by the parent orchestration");
-					values[0] = CStringGetTextDatum("");
+					/* only ever a child of this instance (values[0]) */
 					values[1] = JsonbPGetDatum(DxJbEnd(&b));
 					values[2] = CStringGetTextDatum(a->instance_id);
 					DxExpect(DxExecPlan(&cancel_children_plan, values, NULL, false, 0),
@@ -1140,8 +1239,8 @@ AbandonWork(Instance *inst, const char *status)
 	DxJbBegin(&b);
 	DxJbString(&b, "reason", psprintf("parent orchestration \"%s\" ended: %s", inst->instance_id, status));
 	values[1] = JsonbPGetDatum(DxJbEnd(&b));
-	values[2] = CStringGetTextDatum("");
-	DxExpect(DxExecPlan(&cancel_children_plan, values, NULL, false, 0), SPI_OK_INSERT, "child cancellation");
+	values[2] = (Datum) 0;		/* all of them */
+	DxExpect(DxExecPlan(&cancel_children_plan, values, "  n", false, 0), SPI_OK_INSERT, "child cancellation");
 }
 
 /* add the turn's history delta, consumed messages and instance row to the batch */
@@ -1202,6 +1301,8 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 				DxJbNull(&b, "result");
 			else
 				DxJbString(&b, "error", r->error ? r->error : r->status);
+			/* the parent applies it only from the child its command created */
+			DxJbString(&b, DX_CHILD_ID_KEY, inst->instance_id);
 			AddMessage(w, inst->parent_instance_id, inst->parent_execution_id,
 					   ok ? "SubOrchestrationCompleted" : "SubOrchestrationFailed",
 					   inst->parent_event_id, DxJbEnd(&b), 0);

@@ -228,6 +228,11 @@ CREATE FUNCTION duroxide._registry_changed() RETURNS trigger
 CREATE FUNCTION duroxide._wake_waiters() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_wake_waiters' LANGUAGE C;
 
+-- trigger functions fire without an EXECUTE check and cannot be called
+-- directly: nobody needs EXECUTE on them (_registry_changed belongs to the
+-- registration code and is left as it is here)
+REVOKE ALL ON FUNCTION duroxide._wake_on_insert(), duroxide._wake_waiters() FROM PUBLIC;
+
 CREATE TRIGGER orchestrator_queue_wake AFTER INSERT ON duroxide.orchestrator_queue
     FOR EACH STATEMENT EXECUTE FUNCTION duroxide._wake_on_insert('orchestrator');
 CREATE TRIGGER worker_queue_wake AFTER INSERT ON duroxide.worker_queue
@@ -250,8 +255,11 @@ REVOKE ALL ON FUNCTION duroxide._dispatch_batch(integer), duroxide._activity_bat
 -- true when the background workers of this database are running
 CREATE FUNCTION duroxide._workers_running() RETURNS boolean
     AS 'MODULE_PATHNAME', 'duroxide_workers_running' LANGUAGE C STRICT;
+-- internal (the client functions call the C check directly): superusers only
+REVOKE ALL ON FUNCTION duroxide._workers_running() FROM PUBLIC;
 
--- parse a semantic version into its sort key, or raise a clear error (src/util.c)
+-- parse a semantic version into its sort key, or raise a clear error (src/util.c);
+-- executable by PUBLIC, as _check_name: register_* call them as the registering role
 CREATE FUNCTION duroxide._version_key(version text) RETURNS integer[]
     AS 'MODULE_PATHNAME', 'duroxide_version_key' LANGUAGE C IMMUTABLE STRICT;
 
@@ -262,14 +270,18 @@ CREATE FUNCTION duroxide._check_name(what text, value text) RETURNS text
 -- the highest registered version of an orchestration, or a given one; raises if unknown
 CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text
     AS 'MODULE_PATHNAME', 'duroxide_resolve_version' LANGUAGE C;
+-- internal (start_orchestration and the turns resolve in C): superusers only
+REVOKE ALL ON FUNCTION duroxide._resolve_version(text, text) FROM PUBLIC;
 
--- create an instance and queue its start (idempotent); returns true when created
+-- create an instance and queue its start (idempotent); returns true when created.
+-- The dispatchers' (src/dispatcher.c CreateInstance): it writes any owner and
+-- parent, so it is not executable by PUBLIC
 CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
                                           p_input jsonb, p_parent_instance_id text,
                                           p_parent_execution_id integer, p_parent_event_id bigint,
                                           p_owner regrole)
 RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO duroxide.instances AS i
         (instance_id, orchestration_name, orchestration_version, input,
@@ -285,8 +297,11 @@ BEGIN
     RETURN true;
 END
 $$;
+REVOKE ALL ON FUNCTION duroxide._create_instance(text, text, text, jsonb, text, integer, bigint, regrole)
+    FROM PUBLIC;
 
--- true for superusers and members of duroxide_admin
+-- true for superusers and members of duroxide_admin; executable by PUBLIC:
+-- the row-level security policies call it as the querying role
 CREATE FUNCTION duroxide._is_admin() RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
@@ -296,6 +311,8 @@ $$;
 -- raise a clear error when a payload is larger than duroxide.max_payload_size
 CREATE FUNCTION duroxide._check_payload(what text, value jsonb) RETURNS void
     AS 'MODULE_PATHNAME', 'duroxide_check_payload' LANGUAGE C;
+-- internal (the C functions check payloads directly): superusers only
+REVOKE ALL ON FUNCTION duroxide._check_payload(text, jsonb) FROM PUBLIC;
 
 /* ------------------------------------------------------------------------
  * Registration
@@ -439,6 +456,11 @@ COMMENT ON FUNCTION duroxide.unregister_activity(text) IS 'remove an activity re
 
 /* ------------------------------------------------------------------------
  * Inside an orchestration (C, src/replay.c)
+ *
+ * Executable by PUBLIC: orchestration and activity code calls them as its
+ * owner, and each checks that it runs inside a turn (or an activity) of the
+ * instance named by its context.  _trace likewise: trace_* (SQL, run as
+ * the caller) call it.
  * ------------------------------------------------------------------------ */
 
 CREATE FUNCTION duroxide.schedule_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL)
@@ -542,11 +564,14 @@ COMMENT ON FUNCTION duroxide.trace_info(duroxide.context, text) IS
 COMMENT ON FUNCTION duroxide.trace_info(duroxide.activity_context, text) IS
     'log a line with the activity name, activity id, instance id and worker id';
 
--- an activity written in C against src/duroxide.h (json-c), as an example
+-- an activity written in C against src/duroxide.h (json-c), as an example; a
+-- test fixture, not shipped executable by PUBLIC (tests create their own
+-- function AS 'duroxide', 'duroxide_c_example_activity')
 CREATE FUNCTION duroxide._c_example_activity(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'duroxide_c_example_activity' LANGUAGE C;
 COMMENT ON FUNCTION duroxide._c_example_activity(duroxide.activity_context, jsonb) IS
     'example C activity: returns {"input", "attempt", "via": "json-c"}; fails with the text of input->>''fail''';
+REVOKE ALL ON FUNCTION duroxide._c_example_activity(duroxide.activity_context, jsonb) FROM PUBLIC;
 
 /* blocking shorthands: schedule + await */
 
@@ -576,8 +601,13 @@ COMMENT ON FUNCTION duroxide.wait_for_event(duroxide.context, text) IS 'wait for
  * Client functions
  * ------------------------------------------------------------------------ */
 
--- C (src/client.c): the checks of duroxide._check_name and _check_payload,
--- the version resolution of the turns (src/registry.c), two inserts
+-- C (src/client.c), executable by PUBLIC: each checks its caller itself
+-- (start_orchestration: membership of duroxide_user or duroxide_admin; the
+-- others: the instance as row-level security shows it to the caller), then
+-- writes with the engine's rights.  duroxide_user cannot write the engine's
+-- tables directly.  start_orchestration: the checks of duroxide._check_name
+-- and _check_payload, the version resolution of the turns (src/registry.c),
+-- two inserts
 CREATE FUNCTION duroxide.start_orchestration(instance_id text, name text, input jsonb DEFAULT NULL,
                                              version text DEFAULT NULL) RETURNS text
     AS 'MODULE_PATHNAME', 'duroxide_start_orchestration' LANGUAGE C;
@@ -585,49 +615,18 @@ COMMENT ON FUNCTION duroxide.start_orchestration(text, text, jsonb, text) IS
     'start an orchestration instance (transactional, idempotent on instance_id); returns the instance id';
 
 CREATE FUNCTION duroxide.raise_event(instance_id text, event_name text, data jsonb DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    st text;
-BEGIN
-    PERFORM duroxide._check_name('instance id', instance_id);
-    PERFORM duroxide._check_name('event name', event_name);
-    PERFORM duroxide._check_payload('event data', data);
-    SELECT i.status INTO st FROM duroxide.instances i WHERE i.instance_id = raise_event.instance_id;
-    IF st IS NULL THEN
-        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
-    IF st <> 'Running' THEN
-        RETURN;     -- terminal: the event is ignored
-    END IF;
-    INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)
-    VALUES (instance_id, 'EventRaised', jsonb_build_object('name', event_name, 'data', data));
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_raise_event' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.raise_event(text, text, jsonb) IS
     'deliver an external event to a running instance (ignored if the instance is terminal)';
 
 CREATE FUNCTION duroxide.cancel_orchestration(instance_id text, reason text DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    st text;
-BEGIN
-    PERFORM duroxide._check_name('instance id', instance_id);
-    SELECT i.status INTO st FROM duroxide.instances i WHERE i.instance_id = cancel_orchestration.instance_id;
-    IF st IS NULL THEN
-        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
-    IF st <> 'Running' THEN
-        RETURN;     -- terminal: nothing to cancel
-    END IF;
-    INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)
-    VALUES (instance_id, 'CancelRequested', jsonb_build_object('reason', coalesce(reason, 'cancelled')));
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_cancel_orchestration' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.cancel_orchestration(text, text) IS
     'cancel a running instance at its next turn, and its sub-orchestrations recursively';
 
+-- get_orchestration_status, get_history, get_system_metrics, get_queue_depths
+-- (SQL, executable by PUBLIC) only read, as the caller: table privileges
+-- (SELECT for duroxide_user) and row-level security decide what they see
 CREATE FUNCTION duroxide.get_orchestration_status(instance_id text) RETURNS duroxide.orchestration_status
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -666,37 +665,7 @@ COMMENT ON FUNCTION duroxide.get_history(text, integer) IS
     'history events of an execution (default: the current one), in order';
 
 CREATE FUNCTION duroxide.delete_instance(instance_id text, force boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    st text;
-    ids text[];
-BEGIN
-    PERFORM duroxide._check_name('instance id', instance_id);
-    SELECT i.status INTO st FROM duroxide.instances i
-     WHERE i.instance_id = delete_instance.instance_id;
-    IF st IS NULL THEN
-        RAISE EXCEPTION 'orchestration instance "%" does not exist', instance_id
-            USING ERRCODE = 'undefined_object';
-    END IF;
-    IF st = 'Running' AND NOT coalesce(force, false) THEN
-        RAISE EXCEPTION 'orchestration instance "%" is still running', instance_id
-            USING ERRCODE = 'object_in_use',
-                  HINT = 'Cancel it first, or pass force => true.';
-    END IF;
-    WITH RECURSIVE tree(id) AS (
-        SELECT delete_instance.instance_id
-        UNION
-        SELECT c.instance_id FROM duroxide.instances c JOIN tree t ON c.parent_instance_id = t.id
-    )
-    SELECT array_agg(id) INTO ids FROM tree;
-    -- the instance rows first: this waits for a turn in progress to commit
-    DELETE FROM duroxide.instances i WHERE i.instance_id = ANY (ids);
-    DELETE FROM duroxide.orchestrator_queue q WHERE q.instance_id = ANY (ids);
-    DELETE FROM duroxide.worker_queue w WHERE w.instance_id = ANY (ids);
-    DELETE FROM duroxide.history h WHERE h.instance_id = ANY (ids);
-    DELETE FROM duroxide.executions e WHERE e.instance_id = ANY (ids);
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_delete_instance' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.delete_instance(text, boolean) IS
     'delete a terminal instance (or a running one with force) with its sub-orchestrations, history and messages';
 
@@ -737,6 +706,8 @@ CREATE VIEW duroxide.instance_list WITH (security_invoker = true) AS
 COMMENT ON VIEW duroxide.instance_list IS
     'orchestration instances (a non-admin role sees only its own)';
 
+-- instance_id is shown only to the instance's owner and admins (row-level
+-- security decides, read as the caller); NULL for everyone else
 CREATE FUNCTION duroxide._workers(OUT slot integer, OUT pid integer, OUT kind text, OUT state text,
                                   OUT instance_id text, OUT database oid)
 RETURNS SETOF record
@@ -805,11 +776,15 @@ REVOKE ALL ON ALL TABLES IN SCHEMA duroxide FROM PUBLIC;
 -- every turn reads the registries as the registering role
 GRANT SELECT ON duroxide.orchestrations, duroxide.activities TO PUBLIC;
 GRANT INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities TO duroxide_user;
-GRANT SELECT, INSERT, DELETE ON duroxide.instances, duroxide.executions, duroxide.orchestrator_queue
-    TO duroxide_user;
-GRANT SELECT, DELETE ON duroxide.history, duroxide.worker_queue TO duroxide_user;
-GRANT USAGE ON SEQUENCE duroxide.orchestrator_queue_id_seq TO duroxide_user;
+-- the engine's tables: read only (row-level security below), every write goes
+-- through the client functions (src/client.c) and the engine's workers
+GRANT SELECT ON duroxide.instances, duroxide.executions, duroxide.history,
+    duroxide.orchestrator_queue, duroxide.worker_queue TO duroxide_user;
+REVOKE ALL ON SEQUENCE duroxide.orchestrator_queue_id_seq, duroxide.worker_queue_id_seq FROM PUBLIC;
 GRANT SELECT ON duroxide.instance_list, duroxide.workers TO duroxide_user;
+-- called by the view duroxide.workers as the querying role
+REVOKE ALL ON FUNCTION duroxide._workers() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide._workers() TO duroxide_user;
 REVOKE ALL ON FUNCTION duroxide.purge_instances(interval, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION duroxide.purge_instances(interval, integer) TO duroxide_admin;
 

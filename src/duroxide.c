@@ -2,7 +2,7 @@
  * duroxide.c
  *		Module entry point: settings, shared-memory hooks, the launcher's
  *		registration, and the small SQL-callable helpers of the install
- *		script (wake-up triggers, worker presence).
+ *		script (wake-up triggers, worker presence, the workers view).
  *
  * Settings are defined whether or not the library is preloaded, so that SQL
  * callers can read them; workers and shared memory exist only when it is
@@ -12,11 +12,13 @@
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -242,30 +244,84 @@ duroxide_version_key(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(parts, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
+/*
+ * The instance ids among ids[0..n) that the caller may see: all for
+ * superusers and members of duroxide_admin; otherwise the ones row-level
+ * security shows the caller in duroxide.instances (its own), read as the
+ * caller with every name qualified and compared exactly.  A truncated id
+ * (a generated child id longer than a slot holds) cannot be checked
+ * exactly and is shown to admins only.
+ */
+static void
+VisibleInstances(DxSlotInfo *slots, bool *visible, int n)
+{
+	Oid			user = GetUserId();
+	Oid			admin = get_role_oid("duroxide_admin", true);
+	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
+	int			nids = 0;
+	Datum		arg;
+	Oid			argtype = TEXTARRAYOID;
+
+	for (int i = 0; i < n; i++)
+		visible[i] = false;
+	if (superuser_arg(user) || (OidIsValid(admin) && is_member_of_role(user, admin)))
+	{
+		for (int i = 0; i < n; i++)
+			visible[i] = slots[i].instance[0] != '\0';
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (slots[i].instance[0] != '\0' && !slots[i].instance_truncated)
+			ids[nids++] = CStringGetTextDatum(slots[i].instance);
+	if (nids == 0)
+		return;
+	arg = PointerGetDatum(construct_array(ids, nids, TEXTOID, -1, false, TYPALIGN_INT));
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT i.instance_id FROM duroxide.instances i"
+							  " WHERE i.instance_id OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "duroxide: instance visibility lookup failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		for (int i = 0; id != NULL && i < n; i++)
+			if (!slots[i].instance_truncated && strcmp(slots[i].instance, id) == 0)
+				visible[i] = true;
+	}
+	SPI_finish();
+}
+
 /* SQL: duroxide._workers(), the registry of engine processes */
 Datum
 duroxide_workers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	DxSlotInfo *slots = palloc(sizeof(DxSlotInfo) * DX_MAX_WORKERS);
+	int		   *slotno = palloc(sizeof(int) * DX_MAX_WORKERS);
+	bool	   *visible = palloc(sizeof(bool) * DX_MAX_WORKERS);
+	int			n = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int slot = 0; slot < DX_MAX_WORKERS; slot++)
+		if (DxSlotRead(slot, &slots[n]))
+			slotno[n++] = slot;
+	VisibleInstances(slots, visible, n);
+	for (int i = 0; i < n; i++)
 	{
-		DxSlotInfo	info;
+		DxSlotInfo *info = &slots[i];
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
 
-		if (!DxSlotRead(slot, &info))
-			continue;
-		values[0] = Int32GetDatum(slot);
-		values[1] = Int32GetDatum(info.pid);
-		values[2] = CStringGetTextDatum(info.kind == DX_KIND_DISPATCHER ? "dispatcher" : "activity worker");
-		values[3] = CStringGetTextDatum(DxWorkerStateName(info.state));
-		if (info.instance[0])
-			values[4] = CStringGetTextDatum(info.instance);
+		values[0] = Int32GetDatum(slotno[i]);
+		values[1] = Int32GetDatum(info->pid);
+		values[2] = CStringGetTextDatum(info->kind == DX_KIND_DISPATCHER ? "dispatcher" : "activity worker");
+		values[3] = CStringGetTextDatum(DxWorkerStateName(info->state));
+		if (visible[i])
+			values[4] = CStringGetTextDatum(info->instance);
 		else
 			nulls[4] = true;
-		values[5] = ObjectIdGetDatum(info.dboid);
+		values[5] = ObjectIdGetDatum(info->dboid);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -10,8 +10,10 @@
  *	  - slots[DX_MAX_WORKERS]: one per dispatcher / activity worker.  A slot
  *		is written only by the process that owns it (DxSlotAttach at start,
  *		cleared by its on_shmem_exit callback); readers tolerate torn reads
- *		of the informational fields (state, instance) and read pid/procno
- *		under the spinlock.
+ *		of state, read pid/procno under the spinlock, and read the instance
+ *		id with its change count (odd while the owner writes it; a reader
+ *		retries until it saw the same even count before and after copying),
+ *		so a reader never sees a mix of two ids.
  *	  - waiters[]: one per PGPROC, indexed by pgprocno.  A backend inside
  *		wait_for_orchestration publishes the hash of the instance id it waits
  *		for; a committing backend that made that instance terminal sets the
@@ -37,6 +39,8 @@
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
+#include "util.h"
+
 #include "shmem.h"
 
 #define DX_MAX_PENDING_WAITERS 32
@@ -49,8 +53,13 @@ typedef struct DxSlot
 	Oid			dboid;
 	DxWorkerKind kind;
 	DxWorkerState state;
-	char		instance[64];
+	pg_atomic_uint32 instance_changes;	/* odd while instance is written */
+	bool		instance_truncated;
+	char		instance[DX_SLOT_INSTANCE_BYTES];
 } DxSlot;
+
+StaticAssertDecl(DX_SLOT_INSTANCE_BYTES == DX_MAX_NAME_BYTES + 1,
+				 "a worker slot holds a whole instance id");
 
 /* one backend waiting in wait_for_orchestration */
 typedef struct DxWaiter
@@ -127,6 +136,8 @@ DxShmemStartup(void)
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
 		for (i = 0; i < dx_shared->nwaiters; i++)
 			pg_atomic_init_u32(&dx_shared->waiters[i].hash, 0);
+		for (i = 0; i < DX_MAX_WORKERS; i++)
+			pg_atomic_init_u32(&dx_shared->slots[i].instance_changes, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -197,10 +208,15 @@ DxSlotSetState(DxWorkerState state, const char *instance_id)
 		return;
 	s = &dx_shared->slots[my_slot];
 	s->state = state;
+	pg_atomic_fetch_add_u32(&s->instance_changes, 1);	/* full barrier */
 	if (instance_id)
-		strlcpy(s->instance, instance_id, sizeof(s->instance));
+		s->instance_truncated = strlcpy(s->instance, instance_id, sizeof(s->instance)) >= sizeof(s->instance);
 	else
+	{
 		s->instance[0] = '\0';
+		s->instance_truncated = false;
+	}
+	pg_atomic_fetch_add_u32(&s->instance_changes, 1);
 }
 
 /* copy a slot; false when it is free */
@@ -217,8 +233,26 @@ DxSlotRead(int slot, DxSlotInfo *info)
 	info->dboid = s->dboid;
 	info->kind = s->kind;
 	info->state = s->state;
-	memcpy(info->instance, s->instance, sizeof(info->instance));
 	SpinLockRelease(&dx_shared->mutex);
+	/* the instance id: a consistent copy, or none after many tries */
+	info->instance[0] = '\0';
+	info->instance_truncated = false;
+	for (int tries = 0; tries < 1000; tries++)
+	{
+		uint32		before = pg_atomic_read_u32(&s->instance_changes);
+
+		if (before % 2 == 0)
+		{
+			pg_read_barrier();
+			memcpy(info->instance, s->instance, sizeof(info->instance));
+			info->instance_truncated = s->instance_truncated;
+			pg_read_barrier();
+			if (pg_atomic_read_u32(&s->instance_changes) == before)
+				break;
+		}
+		info->instance[0] = '\0';
+		info->instance_truncated = false;
+	}
 	info->instance[sizeof(info->instance) - 1] = '\0';
 	return info->pid != 0;
 }

@@ -36,6 +36,9 @@ extern void DxShmemStartup(void);
 extern bool DxShmemAvailable(void);
 extern int64 DxBootId(void);
 
+/* room for a whole instance id given by a user (util.h DX_MAX_NAME_BYTES) */
+#define DX_SLOT_INSTANCE_BYTES (1024 + 1)
+
 /* a copy of one slot, for the duroxide.workers view */
 typedef struct DxSlotInfo
 {
@@ -43,7 +46,8 @@ typedef struct DxSlotInfo
 	Oid			dboid;
 	DxWorkerKind kind;
 	DxWorkerState state;
-	char		instance[64];
+	char		instance[DX_SLOT_INSTANCE_BYTES];
+	bool		instance_truncated; /* a longer (generated child) id: a prefix */
 } DxSlotInfo;
 
 extern bool DxSlotRead(int slot, DxSlotInfo *info);
