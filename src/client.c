@@ -227,9 +227,15 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to start orchestrations"),
 				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(caller, false)))));
 
-	SPI_connect();
-	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
 	DxCheckPayload("input", input);
+	SPI_connect();
+	/*
+	 * As the engine from here on, the version lookup too: run inside an
+	 * activity, a lookup under the caller's search_path would fill the
+	 * worker's registry cache, which other tenants' calls then read.
+	 */
+	DxEngineBegin(&save);
+	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
 	values[0] = CStringGetTextDatum(instance_id);
 	values[1] = CStringGetTextDatum(name);
 	values[3] = input ? JsonbPGetDatum(input) : (Datum) 0;
@@ -237,7 +243,6 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 		nulls[3] = 'n';
 	values[4] = ObjectIdGetDatum(caller);
 	/* transactional and idempotent: an existing id of the caller is left as it is */
-	DxEngineBegin(&save);
 	DxExpect(DxExecPlan(&create_plan, values, nulls, false, 0), SPI_OK_INSERT, "instance creation");
 	if (SPI_processed > 0)
 		DxExpect(DxExecPlan(&first_message_plan, values, NULL, false, 0), SPI_OK_INSERT, "instance start");
