@@ -9,7 +9,9 @@
  * has SELECT only).  Each function first checks its caller with GetUserId():
  * membership in duroxide_user, EXECUTE on the function, its signature, and
  * that a registration of another role is replaced or removed only by an
- * admin (superuser or member of duroxide_admin).  Then it writes with the
+ * admin (superuser or member of duroxide_admin); so is a new version of an
+ * orchestration name that another role registered (it would run the other
+ * role's new instances as ours).  Then it writes with the
  * engine's rights and a pinned search_path (DxEngineBegin).  The owner check
  * is part of the write statement itself (ON CONFLICT ... WHERE, DELETE ...
  * WHERE), so two roles racing for one name cannot take each other's.
@@ -67,6 +69,10 @@ static DxPlan upsert_orchestration_plan = {NULL,
 	" DO UPDATE SET fn = EXCLUDED.fn, owner = EXCLUDED.owner, registered_at = now()"
 	" WHERE o.owner = EXCLUDED.owner OR $6",
 6, {TEXTOID, TEXTOID, INT4ARRAYOID, TEXTOID, REGROLEOID, BOOLOID}};
+
+static DxPlan other_versions_plan = {NULL,
+	"SELECT 1 FROM duroxide.orchestrations WHERE name = $1 AND version <> $2 AND owner <> $3 LIMIT 1",
+3, {TEXTOID, TEXTOID, REGROLEOID}};
 
 static DxPlan upsert_activity_plan = {NULL,
 	"INSERT INTO duroxide.activities AS a (name, fn, is_procedure, owner)"
@@ -206,7 +212,8 @@ CheckFunction(FunctionCallInfo fcinfo, int argno, const char *kind, Oid ctx_type
 	if (isAnyTempNamespace(p->pronamespace))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s %s is in a temporary schema", is_proc ? "procedure" : "function", display),
+				 errmsg("%s %s is in a temporary schema", is_proc ? "procedure" : "function",
+						quote_identifier(NameStr(p->proname))),
 				 errhint("A registered function must outlive the session that registers it: create it in a permanent schema.")));
 	ReleaseSysCache(tup);
 
@@ -246,6 +253,19 @@ duroxide_register_orchestration(PG_FUNCTION_ARGS)
 	values[5] = BoolGetDatum(IsAdmin(me));
 	SPI_connect();
 	DxEngineBegin(&save);
+	/* a name belongs to its registering role: no one else adds versions to it */
+	if (!DatumGetBool(values[5]))
+	{
+		Datum		other[3] = {values[0], values[1], values[4]};
+
+		DxExpect(DxExecPlan(&other_versions_plan, other, NULL, true, 1), SPI_OK_SELECT,
+				 "orchestration registration check");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("orchestration \"%s\" is registered by another role", name),
+					 errhint("Only its owner or a member of duroxide_admin can register versions of it.")));
+	}
 	DxExpect(DxExecPlan(&upsert_orchestration_plan, values, NULL, false, 0), SPI_OK_INSERT,
 			 "orchestration registration");
 	if (SPI_processed == 0)
@@ -414,6 +434,17 @@ DropCascades(Node *parsetree)
 	return false;
 }
 
+/* `orchestration "N" version V` or `activity "N"` from columns col (name), col + 1 (version) */
+static char *
+RegistrationName(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *name = SPI_getvalue(tup, desc, col);
+	char	   *version = SPI_getvalue(tup, desc, col + 1);
+
+	return version ? psprintf("orchestration \"%s\" version %s", name, version)
+		: psprintf("activity \"%s\"", name);
+}
+
 /* DROP OWNED BY roles: remove the registrations those roles made (SPI, engine rights) */
 static void
 DropOwnedRegistrations(DropOwnedStmt *stmt)
@@ -425,10 +456,8 @@ DropOwnedRegistrations(DropOwnedStmt *stmt)
 		Oid			role = get_rolespec_oid(lfirst(lc), true);
 		Datum		values[1];
 		static const char *const sql[] = {
-			"DELETE FROM duroxide.orchestrations WHERE owner = $1"
-			" RETURNING 'orchestration ' || pg_catalog.quote_ident(name) || ' version ' || version",
-			"DELETE FROM duroxide.activities WHERE owner = $1"
-			" RETURNING 'activity ' || pg_catalog.quote_ident(name)",
+			"DELETE FROM duroxide.orchestrations WHERE owner = $1 RETURNING name, version",
+			"DELETE FROM duroxide.activities WHERE owner = $1 RETURNING name, NULL::text",
 		};
 		Oid			types[1] = {REGROLEOID};
 
@@ -442,8 +471,8 @@ DropOwnedRegistrations(DropOwnedStmt *stmt)
 			for (uint64 r = 0; r < SPI_processed; r++)
 				ereport(NOTICE,
 						(errmsg("drop owned removes duroxide %s registered by %s",
-								SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
-								GetUserNameFromId(role, false))));
+								RegistrationName(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
+								quote_identifier(GetUserNameFromId(role, false)))));
 		}
 	}
 }
@@ -504,8 +533,7 @@ duroxide_registered_drop(PG_FUNCTION_ARGS)
 			bool		isnull;
 			Oid			owner = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
 			char	   *owner_name = GetUserNameFromId(owner, true);
-			char	   *what = version ? psprintf("orchestration \"%s\" version %s", name, version)
-				: psprintf("activity \"%s\"", name);
+			char	   *what = RegistrationName(tup, desc, 4);
 			char	   *call = version ? psprintf("duroxide.unregister_orchestration(%s, %s)",
 												 quote_literal_cstr(name), quote_literal_cstr(version))
 				: psprintf("duroxide.unregister_activity(%s)", quote_literal_cstr(name));
@@ -544,9 +572,7 @@ duroxide_registered_drop(PG_FUNCTION_ARGS)
 											   1, types, values, NULL, false, 0),
 						 SPI_OK_DELETE, "registration removal");
 			ereport(NOTICE,
-					(errmsg("drop cascades to duroxide %s",
-							version ? psprintf("orchestration \"%s\" version %s", name, version)
-							: psprintf("activity \"%s\"", name))));
+					(errmsg("drop cascades to duroxide %s", RegistrationName(tup, desc, 4))));
 		}
 	}
 	DxEngineEnd(&save);

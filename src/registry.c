@@ -104,11 +104,12 @@ static uint64 cached_generation = 0;
 static bool callback_registered = false;
 
 static DxPlan orchestration_plan = {NULL,
-	"SELECT fn, owner::pg_catalog.oid, false FROM duroxide.orchestrations WHERE name = $1 AND version = $2",
+	"SELECT fn::pg_catalog.text, owner::pg_catalog.oid, false FROM duroxide.orchestrations"
+	" WHERE name = $1 AND version = $2",
 2, {TEXTOID, TEXTOID}};
 
 static DxPlan activity_plan = {NULL,
-	"SELECT fn, owner::pg_catalog.oid, is_procedure FROM duroxide.activities WHERE name = $1",
+	"SELECT fn::pg_catalog.text, owner::pg_catalog.oid, is_procedure FROM duroxide.activities WHERE name = $1",
 1, {TEXTOID}};
 
 static DxPlan latest_version_plan = {NULL,
@@ -242,7 +243,17 @@ Resolve(RegistryEntry *e, MemoryContext cxt)
 	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = CStringGetTextDatum(e->identity);
 	fcinfo->args[0].isnull = false;
-	d = to_regprocedure(fcinfo);
+
+	/*
+	 * An identity always has its argument types.  A bare name is what a
+	 * 0.1.0 schema's regproc column reads as (this library running before
+	 * ALTER EXTENSION duroxide UPDATE converted it): a unique name, qualified
+	 * because the query ran with the pinned search_path.
+	 */
+	if (strchr(e->identity, '(') != NULL)
+		d = to_regprocedure(fcinfo);
+	else
+		d = to_regproc(fcinfo);
 	if (fcinfo->isnull)
 		return;
 	fn = DatumGetObjectId(d);
@@ -355,9 +366,9 @@ DxFunctionProblem(const DxFunctionInfo *info, const char *what)
 							"create it again or register another function",
 							what, info->identity);
 		case DX_FN_SIGNATURE:
-			return psprintf("%s cannot run: %s is no longer a %s with the signature it was registered with; "
-							"register it again",
-							what, info->identity, info->is_procedure ? "procedure" : "function returning jsonb");
+			return psprintf("%s cannot run: its function %s no longer has the signature it was registered with "
+							"(it was created again as another kind of routine); register it again",
+							what, info->identity);
 		case DX_FN_NO_OWNER:
 			return psprintf("%s cannot run: the role that registered it (OID %u) no longer exists; "
 							"register it again as an existing role",
