@@ -104,12 +104,12 @@ static uint64 cached_generation = 0;
 static bool callback_registered = false;
 
 static DxPlan orchestration_plan = {NULL,
-	"SELECT fn::pg_catalog.text, owner::pg_catalog.oid, false FROM duroxide.orchestrations"
+	"SELECT fn, owner::pg_catalog.oid, false FROM duroxide.orchestrations"
 	" WHERE name = $1 AND version = $2",
 2, {TEXTOID, TEXTOID}};
 
 static DxPlan activity_plan = {NULL,
-	"SELECT fn::pg_catalog.text, owner::pg_catalog.oid, is_procedure FROM duroxide.activities WHERE name = $1",
+	"SELECT fn, owner::pg_catalog.oid, is_procedure FROM duroxide.activities WHERE name = $1",
 1, {TEXTOID}};
 
 static DxPlan latest_version_plan = {NULL,
@@ -216,7 +216,18 @@ RegistryQuery(RegistryKind kind, const char *name, const char *version, Registry
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
 
-		e->identity = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+		char	   *identity;
+
+		/*
+		 * A 0.1.0 schema (this library running before ALTER EXTENSION
+		 * duroxide UPDATE converted the column) has the OID in a regproc.
+		 */
+		if (SPI_gettypeid(desc, 1) == REGPROCOID)
+			identity = SearchSysCacheExists1(PROCOID, d) ? DxFunctionIdentity(DatumGetObjectId(d))
+				: psprintf("OID %u", DatumGetObjectId(d));
+		else
+			identity = TextDatumGetCString(d);
+		e->identity = MemoryContextStrdup(cxt, identity);
 		e->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 		e->is_procedure = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 	}
@@ -244,16 +255,10 @@ Resolve(RegistryEntry *e, MemoryContext cxt)
 	fcinfo->args[0].value = CStringGetTextDatum(e->identity);
 	fcinfo->args[0].isnull = false;
 
-	/*
-	 * An identity always has its argument types.  A bare name is what a
-	 * 0.1.0 schema's regproc column reads as (this library running before
-	 * ALTER EXTENSION duroxide UPDATE converted it): a unique name, qualified
-	 * because the query ran with the pinned search_path.
-	 */
-	if (strchr(e->identity, '(') != NULL)
-		d = to_regprocedure(fcinfo);
-	else
-		d = to_regproc(fcinfo);
+	/* an identity has its argument types (not so "OID n" of a dropped one) */
+	if (strchr(e->identity, '(') == NULL)
+		return;
+	d = to_regprocedure(fcinfo);
 	if (fcinfo->isnull)
 		return;
 	fn = DatumGetObjectId(d);
