@@ -17,6 +17,7 @@ OBJS = \
 	src/jsonc.o \
 	src/util.o \
 	src/registry.o \
+	src/registration.o \
 	src/worker.o \
 	src/sandbox.o
 

@@ -132,6 +132,7 @@ typedef struct InvokeArgs
 {
 	Oid			fn;
 	bool		is_procedure;
+	const char *call_name;		/* procedures: the resolved, quoted schema.name */
 	Datum		ctx;
 	Jsonb	   *input;
 } InvokeArgs;
@@ -144,10 +145,12 @@ InvokeActivity(void *arg, bool *isnull)
 
 	if (a->is_procedure)
 	{
-		/* CALL proc(ctx, INOUT result): the procedure's output row */
-		char	   *sql = psprintf("CALL %s($1, $2)",
-								   quote_qualified_identifier(get_namespace_name(get_func_namespace(a->fn)),
-															  get_func_name(a->fn)));
+		/*
+		 * CALL proc(ctx, INOUT result): the procedure's output row.  The name
+		 * comes from the registry's resolution of the stored identity, never
+		 * from a catalog lookup that a concurrent DROP could make NULL.
+		 */
+		char	   *sql = psprintf("CALL %s($1, $2)", a->call_name);
 		Oid			types[2];
 		Datum		values[2];
 		char		nulls[2] = {' ', ' '};
@@ -203,6 +206,8 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 						 a->name, a->delivery_count - 1, duroxide_max_attempts);
 	else if (!DxLookupActivity(a->name, &fi))
 		error = psprintf("activity \"%s\" is not registered", a->name);
+	else
+		error = DxFunctionProblem(&fi, psprintf("activity \"%s\"", a->name));
 	if (error)
 	{
 		DxJbString(&b, "error", error);
@@ -211,6 +216,7 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 	args.fn = fi.fn;
 	owner = fi.owner;
 	args.is_procedure = fi.is_procedure;
+	args.call_name = fi.call_name;
 	args.ctx = MakeActivityContext(a, slot);
 	args.input = a->input;
 

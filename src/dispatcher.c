@@ -1465,6 +1465,9 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 			outcome = DX_OUTCOME_FAILED;
 			error = psprintf("orchestration \"%s\" version %s is not registered", inst->name, inst->version);
 		}
+		else if ((error = DxFunctionProblem(&fi, psprintf("orchestration \"%s\" version %s",
+														inst->name, inst->version))) != NULL)
+			outcome = DX_OUTCOME_FAILED;
 		else
 			outcome = DxTurnRun(t, fi.fn, fi.owner, inst->input, &output, &error);
 

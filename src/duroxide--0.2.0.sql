@@ -81,7 +81,9 @@ CREATE TABLE duroxide.orchestrations (
     name            text NOT NULL,
     version         text NOT NULL,
     version_key     integer[] NOT NULL,
-    fn              regproc NOT NULL,
+    -- the function's identity, schema-qualified with its argument types, as
+    -- pg_identify_object reports it: survives pg_dump and pg_upgrade (src/registry.c)
+    fn              text NOT NULL,
     owner           regrole NOT NULL,
     registered_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (name, version)
@@ -89,7 +91,7 @@ CREATE TABLE duroxide.orchestrations (
 
 CREATE TABLE duroxide.activities (
     name            text PRIMARY KEY,
-    fn              regproc NOT NULL,
+    fn              text NOT NULL,          -- as in orchestrations
     is_procedure    boolean NOT NULL,
     owner           regrole NOT NULL,
     registered_at   timestamptz NOT NULL DEFAULT now()
@@ -224,6 +226,7 @@ CREATE FUNCTION duroxide._wake_on_insert() RETURNS trigger
 -- statement trigger: a registration changed; workers drop their cached lookups after commit
 CREATE FUNCTION duroxide._registry_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_registry_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._registry_changed() FROM PUBLIC;
 -- row trigger: an instance became terminal; wake its waiters after commit
 CREATE FUNCTION duroxide._wake_waiters() RETURNS trigger
     AS 'MODULE_PATHNAME', 'duroxide_wake_waiters' LANGUAGE C;
@@ -318,141 +321,40 @@ REVOKE ALL ON FUNCTION duroxide._check_payload(text, jsonb) FROM PUBLIC;
  * Registration
  * ------------------------------------------------------------------------ */
 
--- check that fn has the given argument types and result; raise a clear error if not
-CREATE FUNCTION duroxide._check_signature(kind text, fn regproc, ctx_type regtype,
-                                          allow_procedure boolean) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    p record;
-    expected text := format('(ctx %s, input jsonb) RETURNS jsonb', ctx_type);
-BEGIN
-    IF fn IS NULL THEN
-        RAISE EXCEPTION '% function must not be null', kind
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT pronargs, proargtypes, prorettype, prokind, proretset, proargmodes
-      INTO p FROM pg_catalog.pg_proc WHERE oid = fn;
-    IF p.prokind = 'p' AND allow_procedure THEN
-        IF p.pronargs = 2 AND p.proargtypes[0] = ctx_type AND p.proargtypes[1] = 'jsonb'::regtype
-           AND p.proargmodes IS NOT NULL AND p.proargmodes[2] = 'b' THEN
-            RETURN true;
-        END IF;
-        RAISE EXCEPTION 'procedure % does not have the signature of a duroxide %', fn, kind
-            USING ERRCODE = 'invalid_function_definition',
-                  HINT = format('An %s procedure must be declared as (ctx %s, INOUT result jsonb).', kind, ctx_type);
-    END IF;
-    IF p.prokind <> 'f' OR p.pronargs <> 2 OR p.proargtypes[0] <> ctx_type
-       OR p.proargtypes[1] <> 'jsonb'::regtype OR p.prorettype <> 'jsonb'::regtype OR p.proretset THEN
-        RAISE EXCEPTION 'function % does not have the signature of a duroxide %', fn, kind
-            USING ERRCODE = 'invalid_function_definition',
-                  HINT = format('An %s function must be declared as %s.', kind, expected);
-    END IF;
-    RETURN false;
-END
-$$;
-
+-- C (src/registration.c): check the caller (duroxide_user, EXECUTE on fn, the
+-- signature, another role's registration only for admins), then write with
+-- the engine's rights; duroxide_user cannot write the registry tables itself.
+-- fn is stored as its identity text (src/registry.c).
 CREATE FUNCTION duroxide.register_orchestration(name text, fn regproc, version text DEFAULT '1.0.0')
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM duroxide._check_name('orchestration name', name);
-    PERFORM duroxide._check_name('version', version);
-    PERFORM duroxide._check_signature('orchestration', fn, 'duroxide.context'::regtype, false);
-    IF NOT has_function_privilege(current_user, fn::oid, 'EXECUTE') THEN
-        RAISE EXCEPTION 'permission denied for function %', fn
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Registering an orchestration requires EXECUTE on its function.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM duroxide.orchestrations o
-                WHERE o.name = register_orchestration.name AND o.version = register_orchestration.version
-                  AND o.owner <> current_user::regrole)
-       AND NOT duroxide._is_admin() THEN
-        RAISE EXCEPTION 'orchestration "%" version % is registered by another role', name, version
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only its owner or a member of duroxide_admin can replace a registration.';
-    END IF;
-    INSERT INTO duroxide.orchestrations AS o (name, version, version_key, fn, owner)
-    VALUES (name, version, duroxide._version_key(version), fn, current_user::regrole)
-    ON CONFLICT ON CONSTRAINT orchestrations_pkey
-    DO UPDATE SET fn = EXCLUDED.fn, owner = EXCLUDED.owner, registered_at = now();
-END
-$$;
+RETURNS void AS 'MODULE_PATHNAME', 'duroxide_register_orchestration' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.register_orchestration(text, regproc, text) IS
     'register (or replace) an orchestration function (ctx duroxide.context, input jsonb) RETURNS jsonb under a name and semantic version';
 
 CREATE FUNCTION duroxide.register_activity(name text, fn regproc) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    is_proc boolean;
-BEGIN
-    PERFORM duroxide._check_name('activity name', name);
-    is_proc := duroxide._check_signature('activity', fn, 'duroxide.activity_context'::regtype, true);
-    IF NOT has_function_privilege(current_user, fn::oid, 'EXECUTE') THEN
-        RAISE EXCEPTION 'permission denied for function %', fn
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Registering an activity requires EXECUTE on its function.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM duroxide.activities a
-                WHERE a.name = register_activity.name AND a.owner <> current_user::regrole)
-       AND NOT duroxide._is_admin() THEN
-        RAISE EXCEPTION 'activity "%" is registered by another role', name
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only its owner or a member of duroxide_admin can replace a registration.';
-    END IF;
-    INSERT INTO duroxide.activities AS a (name, fn, is_procedure, owner)
-    VALUES (name, fn, is_proc, current_user::regrole)
-    ON CONFLICT (name)
-    DO UPDATE SET fn = EXCLUDED.fn, is_procedure = EXCLUDED.is_procedure,
-                  owner = EXCLUDED.owner, registered_at = now();
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_register_activity' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.register_activity(text, regproc) IS
     'register (or replace) an activity function (ctx duroxide.activity_context, input jsonb) RETURNS jsonb';
 
 CREATE FUNCTION duroxide.unregister_orchestration(name text, version text DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM duroxide.orchestrations o
-                WHERE o.name = unregister_orchestration.name
-                  AND (unregister_orchestration.version IS NULL OR o.version = unregister_orchestration.version)
-                  AND o.owner <> current_user::regrole)
-       AND NOT duroxide._is_admin() THEN
-        RAISE EXCEPTION 'orchestration "%" is registered by another role', name
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only its owner or a member of duroxide_admin can unregister it.';
-    END IF;
-    DELETE FROM duroxide.orchestrations o
-     WHERE o.name = unregister_orchestration.name
-       AND (unregister_orchestration.version IS NULL OR o.version = unregister_orchestration.version);
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'orchestration "%"% is not registered', name,
-            coalesce(' version ' || version, '')
-            USING ERRCODE = 'undefined_function';
-    END IF;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_unregister_orchestration' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.unregister_orchestration(text, text) IS
     'remove an orchestration registration (all versions when version is NULL)';
 
 CREATE FUNCTION duroxide.unregister_activity(name text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM duroxide.activities a
-                WHERE a.name = unregister_activity.name AND a.owner <> current_user::regrole)
-       AND NOT duroxide._is_admin() THEN
-        RAISE EXCEPTION 'activity "%" is registered by another role', name
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only its owner or a member of duroxide_admin can unregister it.';
-    END IF;
-    DELETE FROM duroxide.activities a WHERE a.name = unregister_activity.name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'activity "%" is not registered', name
-            USING ERRCODE = 'undefined_function';
-    END IF;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'duroxide_unregister_activity' LANGUAGE C;
 COMMENT ON FUNCTION duroxide.unregister_activity(text) IS 'remove an activity registration';
+
+-- a registration depends on its function: DROP of a registered function is
+-- refused, DROP ... CASCADE unregisters it, DROP OWNED BY r removes r's
+-- registrations (src/registration.c)
+CREATE FUNCTION duroxide._registered_drop() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'duroxide_registered_drop' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._registered_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER duroxide_registered_drop ON sql_drop
+    EXECUTE FUNCTION duroxide._registered_drop();
+CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
+    WHEN TAG IN ('DROP OWNED')
+    EXECUTE FUNCTION duroxide._registered_drop();
 
 /* ------------------------------------------------------------------------
  * Inside an orchestration (C, src/replay.c)
@@ -775,7 +677,7 @@ GRANT USAGE ON SCHEMA duroxide TO PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA duroxide FROM PUBLIC;
 -- every turn reads the registries as the registering role
 GRANT SELECT ON duroxide.orchestrations, duroxide.activities TO PUBLIC;
-GRANT INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities TO duroxide_user;
+-- registrations are written only by the registration functions (engine rights)
 -- the engine's tables: read only (row-level security below), every write goes
 -- through the client functions (src/client.c) and the engine's workers
 GRANT SELECT ON duroxide.instances, duroxide.executions, duroxide.history,
