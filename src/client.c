@@ -229,11 +229,6 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 
 	DxCheckPayload("input", input);
 	SPI_connect();
-	/*
-	 * As the engine from here on, the version lookup too: run inside an
-	 * activity, a lookup under the caller's search_path would fill the
-	 * worker's registry cache, which other tenants' calls then read.
-	 */
 	DxEngineBegin(&save);
 	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
 	values[0] = CStringGetTextDatum(instance_id);

@@ -604,13 +604,8 @@ static void
 CheckActivityRegistered(const char *name)
 {
 	DxFunctionInfo fi;
-	DxEngineSave save;
-	bool		found;
 
-	DxEngineBegin(&save);		/* user code is on the stack: see util.h */
-	found = DxLookupActivity(name, &fi);
-	DxEngineEnd(&save);
-	if (!found)
+	if (!DxLookupActivity(name, &fi))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("activity \"%s\" is not registered", name),
@@ -766,13 +761,10 @@ static char *
 ResolveVersion(const char *name, const char *version)
 {
 	char	   *v;
-	DxEngineSave save;
 
-	DxEngineBegin(&save);		/* user code is on the stack: see util.h */
 	SPI_connect();
 	v = MemoryContextStrdup(dx_turn->cxt, DxResolveVersion(name, version));
 	SPI_finish();
-	DxEngineEnd(&save);
 	return v;
 }
 
