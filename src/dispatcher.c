@@ -58,6 +58,7 @@
 #include "replay.h"
 #include "shmem.h"
 #include "util.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(duroxide_dispatch_batch);
 
@@ -178,6 +179,12 @@ static DxPlan unclaim_plan = {NULL,
 static DxPlan release_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = ANY($1)",
 1, {TEXTARRAYOID}};
+
+/* hide an instance's visible messages for a backoff (after a transient error) */
+static DxPlan backoff_plan = {NULL,
+	"UPDATE duroxide.orchestrator_queue SET visible_at = clock_timestamp() + $2 * interval '1 ms'"
+	" WHERE instance_id = $1 AND visible_at <= now()",
+2, {TEXTOID, INT4OID}};
 
 static DxPlan settle_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL, claim_count = 0"
@@ -867,6 +874,9 @@ HistRows(Instance *insts, int *which)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* the error fields of an ActivityFailed message besides "error" (activity.c) */
+static const char *const error_fields[] = {"sqlstate", "detail", "hint"};
+
 /* an ActivityFailed message: retry it or record the final failure */
 static void
 ApplyActivityFailure(DxTurn *t, Message *m)
@@ -895,6 +905,9 @@ ApplyActivityFailure(DxTurn *t, Message *m)
 			DxJbBegin(&b);
 			DxJbInt(&b, "attempt", attempt);
 			DxJbString(&b, "error", error);
+			for (int k = 0; k < lengthof(error_fields); k++)
+				if (DxJbGetText(m->data, error_fields[k]) != NULL)
+					DxJbString(&b, error_fields[k], DxJbGetText(m->data, error_fields[k]));
 			DxJbInt(&b, "retry_delay_ms", delay);
 			DxTurnAppend(t, EV_ACTIVITY_ATTEMPT_FAILED, m->source_id, DxJbEnd(&b));
 
@@ -1336,7 +1349,8 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 	{
 		r.status = "Failed";
 		r.error = psprintf("poison: a turn of this orchestration was started %d times without completing "
-						   "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
+						   "(its process crashed or was stopped, or it hit a transient error, each time); "
+						   "duroxide.max_attempts is %d",
 						   inst->claim_count - 1, duroxide_max_attempts);
 		AppendEnd(t, EV_ORCHESTRATION_FAILED, "error", NULL, r.error);
 	}
@@ -1366,6 +1380,10 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 		}
 		else
 			outcome = DxTurnRun(t, fi.fn, fi.owner, inst->input, &output, &error);
+
+		/* not the orchestration's own failure: roll the turn back, retry it */
+		if (outcome == DX_OUTCOME_FAILED && t->nondeterministic == NULL && DxTransientError(t->call_error))
+			ReThrowError(t->call_error);
 
 		switch (outcome)
 		{
@@ -1414,34 +1432,52 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 	Stage(inst, t, &r);
 }
 
-/* release the claims of some instances (their turns will be retried) */
+/*
+ * Release the claims of some instances (their turns will be retried, as
+ * suspects).  After a transient error their visible messages are also
+ * hidden for a backoff that grows with the deliveries.
+ */
 static void
-ReleaseClaims(Instance *insts, int n)
+ReleaseClaims(Instance *insts, int n, bool transient)
 {
 	DatumList	ids = {0};
-	Datum		values[1];
+	Datum		values[2];
 
 	for (int i = 0; i < n; i++)
 		DlText(&ids, insts[i].instance_id);
 	values[0] = DlArray(&ids, TEXTOID);
 	DxExpect(DxExecPlan(&release_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim release");
+	for (int i = 0; transient && i < n; i++)
+	{
+		values[0] = CStringGetTextDatum(insts[i].instance_id);
+		values[1] = Int32GetDatum(DxTransientBackoffMs(insts[i].claim_count));
+		DxExpect(DxExecPlan(&backoff_plan, values, NULL, false, 0), SPI_OK_UPDATE, "retry backoff");
+	}
 	DxSuspectsPending(DX_KIND_DISPATCHER);	/* their claim_count stays > 0 */
 }
 
-/* report an engine error of a turn or a batch */
+/* report an engine error, or a transient error, of a turn or a batch */
 static void
-ReportEngineError(const char *what, const char *instance_id)
+ReportTurnError(const char *what, Instance *inst, ErrorData *e, bool transient)
 {
-	ErrorData  *e = CopyErrorData();
-
-	FlushErrorState();
-	ereport(WARNING,
-			(errmsg("duroxide: %s of instance \"%s\" failed in the engine: %s", what, instance_id, e->message),
-			 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
-	FreeErrorData(e);
+	if (transient)
+	{
+		if (DxLogEnabled(DX_LOG_WARN))
+			ereport(DxServerLevel(DX_LOG_WARN),
+					(errmsg("duroxide: %s of instance \"%s\" hit a transient error, retried in %d ms: %s",
+							what, inst->instance_id, DxTransientBackoffMs(inst->claim_count),
+							e->message ? e->message : ""),
+					 errdetail("SQLSTATE %s; after duroxide.max_attempts deliveries the instance fails as poison.",
+							   unpack_sql_state(e->sqlerrcode))));
+	}
+	else
+		ereport(WARNING,
+				(errmsg("duroxide: %s of instance \"%s\" failed in the engine: %s",
+						what, inst->instance_id, e->message ? e->message : ""),
+				 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
 }
 
-/* run one turn in its own subtransaction: an engine error drops only it */
+/* run one turn in its own subtransaction: an engine or transient error drops only it */
 static void
 RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
 {
@@ -1460,30 +1496,39 @@ RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *e;
+		bool		transient;
+
 		MemoryContextSwitchTo(old);
-		ReportEngineError("turn", inst->instance_id);
+		e = CopyErrorData();
+		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		transient = DxTransientError(e);
+		ReportTurnError("turn", inst, e, transient);
+		FreeErrorData(e);
 		TruncateWrites(w, &saved);
 		inst->stage = false;
-		ReleaseClaims(inst, 1);
+		ReleaseClaims(inst, 1, transient);
 	}
 	PG_END_TRY();
 }
 
 /*
  * Run the turns of claimed instances and write them, in a subtransaction.
- * Returns false (everything rolled back) when the set-based write failed.
+ * Returns false (everything rolled back) when the set-based write failed;
+ * *transient then says whether with a transient error.
  */
 static bool
-RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
+RunBatch(Instance *insts, int n, int slot, MemoryContext cxt, bool *transient)
 {
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	MemoryContext turn_cxt = AllocSetContextCreate(cxt, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
 	volatile bool ok = true;
 
+	*transient = false;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -1502,11 +1547,17 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *e;
+
 		MemoryContextSwitchTo(old);
-		ReportEngineError("batch write", insts[0].instance_id);
+		e = CopyErrorData();
+		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		*transient = DxTransientError(e);
+		ReportTurnError("batch write", &insts[0], e, *transient);
+		FreeErrorData(e);
 		for (int i = 0; i < n; i++)
 			insts[i].stage = false;
 		ok = false;
@@ -1521,19 +1572,20 @@ static void
 RunInstances(void *items, int n, int slot, MemoryContext cxt)
 {
 	Instance   *insts = (Instance *) items;
+	bool		transient;
 
-	if (!RunBatch(insts, n, slot, cxt))
+	if (!RunBatch(insts, n, slot, cxt, &transient))
 	{
 		for (int i = 0; i < n && n > 1; i++)
 		{
 			/* read again (a cached history is only ever read, never written) */
 			insts[i].nmsgs = insts[i].nhist = insts[i].maxhist = 0;
 			insts[i].hist = NULL;
-			if (!RunBatch(&insts[i], 1, slot, cxt))
-				ReleaseClaims(&insts[i], 1);
+			if (!RunBatch(&insts[i], 1, slot, cxt, &transient))
+				ReleaseClaims(&insts[i], 1, transient);
 		}
 		if (n == 1)
-			ReleaseClaims(insts, 1);
+			ReleaseClaims(insts, 1, transient);
 	}
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }
