@@ -43,8 +43,10 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "lib/ilist.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -135,11 +137,18 @@ typedef struct TurnResult
 	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid," \
 	" i.waiting_on, i.history_len, i.created_at"
 
+/*
+ * Candidates: the instances of the oldest visible messages (a window of $1
+ * rows read from orchestrator_queue_visible_idx), leaving out $2, with the
+ * number of window rows each has.  See ClaimInstances.
+ */
 static DxPlan candidates_plan = {NULL,
-	"SELECT DISTINCT instance_id FROM ("
+	"SELECT q.instance_id, count(*)::int4 FROM ("
 	"  SELECT instance_id FROM duroxide.orchestrator_queue"
-	"   WHERE visible_at <= now() ORDER BY visible_at LIMIT $1) q",
-1, {INT4OID}};
+	"   WHERE visible_at <= now() AND NOT (instance_id = ANY($2))"
+	"   ORDER BY visible_at LIMIT $1) q"
+	" GROUP BY q.instance_id",
+2, {INT4OID, TEXTARRAYOID}};
 
 static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
@@ -519,43 +528,14 @@ FlushWrites(Writes *w, int slot)
  * Claiming and loading
  * ------------------------------------------------------------------------ */
 
-/*
- * Claim instances (in the current transaction); their rows go into cxt.
- * Normally up to limit never-claimed instances; with suspect, one suspect
- * instance.
- */
-static int
-ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+/* read the claimed instance rows of the last claim into insts[from..] */
+static void
+ReadClaimed(Instance *insts, int from)
 {
-	Datum		values[4];
-	DatumList	cands = {0};
-	Instance   *insts;
-	int			n;
-	MemoryContext old;
-
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	if (suspect)
-		DxExpect(DxExecPlan(&claim_suspect_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING,
-				 "suspect claim");
-	else
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		values[2] = Int32GetDatum(Max(256, limit * 8));
-		DxExpect(DxExecPlan(&candidates_plan, &values[2], NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
-		if (SPI_processed == 0)
-			return 0;
-		for (uint64 i = 0; i < SPI_processed; i++)
-			DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
-		values[2] = DlArray(&cands, TEXTOID);
-		values[3] = Int32GetDatum(limit);
-		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
-	}
-	n = (int) SPI_processed;
-	old = MemoryContextSwitchTo(cxt);
-	insts = palloc0(sizeof(Instance) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		Instance   *inst = &insts[i];
+		Instance   *inst = &insts[from + r];
+		int			i = (int) r;
 		bool		isnull;
 
 		inst->instance_id = GetText(i, 1);
@@ -574,7 +554,82 @@ ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 		inst->history_len = (int) GetInt(i, 14, 0);
 		inst->created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 15, &isnull));
 	}
-	MemoryContextSwitchTo(old);
+}
+
+/* how many windows of candidates one claim looks at, at most */
+#define DX_CLAIM_ROUNDS 3
+
+/*
+ * Claim instances (in the current transaction); their rows go into cxt.
+ * Normally up to limit never-claimed instances; with suspect, one suspect
+ * instance.
+ *
+ * Fairness: the candidates are the instances of the oldest visible messages,
+ * a window of max(256, 8 x limit) rows.  When the window was full and the
+ * claim got fewer than limit instances (the window is taken by a few
+ * instances with many messages each, claimed or not), the next window leaves
+ * out the instances already seen, so a burst of messages for one instance
+ * hides nobody else's.  In the common case this is one window query and one
+ * claim, as before; a dominated window costs one more index scan that skips
+ * the dominating instances' rows.
+ */
+static int
+ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+{
+	Datum		values[4];
+	DatumList	seen = {0};
+	Instance   *insts;
+	int			n = 0;
+	int			window = Max(256, limit * 8);
+	MemoryContext old;
+
+	insts = MemoryContextAllocZero(cxt, sizeof(Instance) * (Max(limit, 1) + 1));
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	if (suspect)
+	{
+		DxExpect(DxExecPlan(&claim_suspect_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING,
+				 "suspect claim");
+		n = (int) Min(SPI_processed, 1);
+		old = MemoryContextSwitchTo(cxt);
+		ReadClaimed(insts, 0);
+		MemoryContextSwitchTo(old);
+		*out = (void *) insts;
+		return n;
+	}
+	for (int round = 0; round < DX_CLAIM_ROUNDS && n < limit; round++)
+	{
+		DatumList	cands = {0};
+		Datum		cvalues[2];
+		int64		rows = 0;
+
+		cvalues[0] = Int32GetDatum(window);
+		cvalues[1] = DlArray(&seen, TEXTOID);
+		DxExpect(DxExecPlan(&candidates_plan, cvalues, NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			old = MemoryContextSwitchTo(cxt);
+			id = datumCopy(id, false, -1);
+			DlAdd(&cands, id, false);
+			DlAdd(&seen, id, false);
+			MemoryContextSwitchTo(old);
+			rows += GetInt((int) i, 2, 0);
+		}
+		values[2] = DlArray(&cands, TEXTOID);
+		values[3] = Int32GetDatum(limit - n);
+		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
+		old = MemoryContextSwitchTo(cxt);
+		ReadClaimed(insts, n);
+		MemoryContextSwitchTo(old);
+		n += (int) SPI_processed;
+		if (rows < window)
+			break;				/* the window saw every visible message */
+	}
 	*out = (void *) insts;
 	return n;
 }
@@ -591,13 +646,19 @@ ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
  * re-created id gets a new created_at, so a matching entry holds exactly the
  * rows in the table.  Entries are written only after the batch's
  * transaction committed (DxDispatcherWork.committed).  Short histories are
- * cheap to read and are not kept; the cache is emptied when it holds more
- * than DX_HIST_CACHE_ROWS events.
+ * cheap to read and are not kept.
+ *
+ * Memory: the cache holds at most duroxide.history_cache_size (each entry's
+ * memory context counted with its overhead); least recently used entries go
+ * first.  While a batch runs, its instances borrow their entries' rows
+ * (inst->hist = e->rows), so nothing is freed then: entries change only in
+ * Committed(), which first stores every instance of the batch (reading the
+ * borrowed rows) and evicts only after the last one.  A deleted entry is
+ * never borrowed again, since the batch's instances are done with theirs.
  * ------------------------------------------------------------------------ */
 
 #define DX_HIST_KEY_LEN 1100
 #define DX_HIST_MIN_ROWS 32
-#define DX_HIST_CACHE_ROWS 200000
 
 typedef struct HistEntry
 {
@@ -608,12 +669,22 @@ typedef struct HistEntry
 	int			max;
 	HistRow    *rows;
 	MemoryContext cxt;
+	Size		bytes;			/* cxt's memory, as last counted */
+	dlist_node	lru;			/* in hist_lru, most recently used last */
 } HistEntry;
 
 static HTAB *hist_cache = NULL;
 static MemoryContext hist_cxt = NULL;
-static long hist_rows = 0;
+static Size hist_bytes = 0;		/* the entries' memory */
+static dlist_head hist_lru = DLIST_STATIC_INIT(hist_lru);
 static MemoryContext stage_cxt = NULL;	/* where turns stage their new events */
+
+/* duroxide.history_cache_size in bytes */
+static Size
+HistLimit(void)
+{
+	return (Size) duroxide_history_cache_size * 1024;
+}
 
 /* the cache entry that holds exactly this instance's current history, or NULL */
 static HistEntry *
@@ -627,7 +698,20 @@ HistLookup(Instance *inst)
 	if (e == NULL || e->created_at != inst->created_at || e->execution_id != inst->execution_id ||
 		e->n != inst->history_len)
 		return NULL;
+	/* used: to the recent end */
+	dlist_delete(&e->lru);
+	dlist_push_tail(&hist_lru, &e->lru);
 	return e;
+}
+
+/* forget an entry (never while a running batch borrows its rows) */
+static void
+HistDelete(HistEntry *e)
+{
+	hist_bytes -= e->bytes;
+	dlist_delete(&e->lru);
+	MemoryContextDelete(e->cxt);
+	(void) hash_search(hist_cache, e->key, HASH_REMOVE, NULL);
 }
 
 /* forget an instance */
@@ -639,11 +723,18 @@ HistDrop(const char *instance_id)
 	if (hist_cache == NULL || strlen(instance_id) >= DX_HIST_KEY_LEN)
 		return;
 	e = hash_search(hist_cache, instance_id, HASH_FIND, NULL);
-	if (e == NULL)
-		return;
-	hist_rows -= e->n;
-	MemoryContextDelete(e->cxt);
-	(void) hash_search(hist_cache, instance_id, HASH_REMOVE, NULL);
+	if (e != NULL)
+		HistDelete(e);
+}
+
+/* count an entry's memory again after it changed */
+static void
+HistRecount(HistEntry *e)
+{
+	Size		now = MemoryContextMemAllocated(e->cxt, true);
+
+	hist_bytes = hist_bytes - e->bytes + now;
+	e->bytes = now;
 }
 
 /* append rows to an entry, copying their data into its memory */
@@ -667,10 +758,23 @@ HistAppend(HistEntry *e, HistRow *rows, int n)
 			memcpy(r->data, rows[i].data, VARSIZE(rows[i].data));
 		}
 	}
-	hist_rows += n;
+	HistRecount(e);
 }
 
-/* the instance's history after its committed turn: loaded rows plus staged ones */
+/* evict least recently used entries until the cache fits its limit */
+static void
+HistEvict(void)
+{
+	while (hist_bytes > HistLimit() && !dlist_is_empty(&hist_lru))
+		HistDelete(dlist_container(HistEntry, lru, dlist_head_node(&hist_lru)));
+}
+
+/*
+ * The instance's history after its committed turn: loaded rows plus staged
+ * ones.  Frees nothing another instance of the batch may still borrow: an
+ * entry is replaced or dropped only for its own instance, and eviction
+ * waits for the end of Committed().
+ */
 static void
 HistStore(Instance *inst)
 {
@@ -693,20 +797,21 @@ HistStore(Instance *inst)
 		return;
 	}
 
-	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS)
+	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS || HistLimit() == 0)
+	{
+		HistDrop(inst->instance_id);
 		return;
-	if (hist_cache == NULL || hist_rows > DX_HIST_CACHE_ROWS)
+	}
+	if (hist_cache == NULL)
 	{
 		HASHCTL		ctl;
 
-		if (hist_cxt != NULL)
-			MemoryContextDelete(hist_cxt);
 		hist_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide history cache", ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = DX_HIST_KEY_LEN;
 		ctl.entrysize = sizeof(HistEntry);
 		ctl.hcxt = hist_cxt;
 		hist_cache = hash_create("duroxide history cache", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		hist_rows = 0;
+		hist_bytes = 0;
 	}
 	HistDrop(inst->instance_id);
 	e = hash_search(hist_cache, inst->instance_id, HASH_ENTER, &found);
@@ -715,7 +820,9 @@ HistStore(Instance *inst)
 	e->n = 0;
 	e->max = 0;
 	e->rows = NULL;
+	e->bytes = 0;
 	e->cxt = AllocSetContextCreate(hist_cxt, "duroxide history", ALLOCSET_SMALL_SIZES);
+	dlist_push_tail(&hist_lru, &e->lru);
 	HistAppend(e, inst->hist, inst->nhist);
 	HistAppend(e, inst->stage_rows, inst->stage_n);
 }
@@ -729,6 +836,8 @@ Committed(void *items, int n)
 	for (int i = 0; i < n; i++)
 		if (insts[i].stage)
 			HistStore(&insts[i]);
+	/* the batch borrows nothing any more */
+	HistEvict();
 }
 
 /* after a successful turn: stage its new events for the cache */
