@@ -90,14 +90,18 @@ LauncherRunning(void)
  * Warn when nothing will run the instance just started: duroxide is not
  * preloaded, no dispatcher is configured for this database, or the launcher
  * is not running.  Workers the launcher is about to start (right after
- * CREATE DATABASE or a restart) are no reason to warn.
+ * CREATE DATABASE or a restart) are no reason to warn.  The configuration
+ * checks are made once per session: the settings involved take effect only
+ * at server start, and a database with sessions cannot be renamed.
  */
 static void
 WarnIfNoWorkers(void)
 {
+	static bool checked = false;
+	static bool configured = false;
 	char	   *db;
 
-	if (DxWorkersRunning(MyDatabaseId))
+	if (checked && configured && DxWorkersRunning(MyDatabaseId))
 		return;
 	db = get_database_name(MyDatabaseId);
 	if (!DxShmemAvailable())
@@ -118,11 +122,17 @@ WarnIfNoWorkers(void)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("no duroxide worker runs for database \"%s\": duroxide.orchestration_concurrency is 0", db),
 				 errhint("Set duroxide.orchestration_concurrency to 1 or more and restart the server.")));
-	else if (!LauncherRunning())
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("no duroxide worker runs for database \"%s\": the duroxide launcher is not running", db),
-				 errdetail("The postmaster restarts the launcher within seconds; the server log says why it stopped.")));
+	else
+	{
+		checked = configured = true;
+		if (!DxWorkersRunning(MyDatabaseId) && !LauncherRunning())
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("no duroxide worker runs for database \"%s\": the duroxide launcher is not running", db),
+					 errdetail("The postmaster restarts the launcher within seconds; the server log says why it stopped.")));
+		return;
+	}
+	checked = true;
 }
 
 /* SQL: duroxide.start_orchestration(instance_id, name, input, version) */
