@@ -15,7 +15,8 @@ SELECT duroxide.register_orchestration('WtoWaits', 'wto.waits');
 SELECT duroxide.start_orchestration('wto-1', 'WtoWaits');
 
 -- section: the error itself, with its SQLSTATE
-\set VERBOSITY verbose
+SELECT status FROM duroxide.wait_for_orchestration('wto-1', 50);
+\set VERBOSITY sqlstate
 SELECT status FROM duroxide.wait_for_orchestration('wto-1', 50);
 \set VERBOSITY default
 

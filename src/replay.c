@@ -996,9 +996,10 @@ RaiseTaskFailure(TaskState *st)
 	appendStringInfo(&d, "%s \"%s\" failed", child ? "Sub-orchestration" : "Activity", name ? name : "");
 	if (sqlstate)
 		appendStringInfo(&d, " with SQLSTATE %s", sqlstate);
-	appendStringInfoChar(&d, '.');
-	if (detail)
-		appendStringInfo(&d, " %s", detail);
+	if (detail && detail[0])
+		appendStringInfo(&d, ": %s", detail);
+	else
+		appendStringInfoChar(&d, '.');
 	ereport(ERROR,
 			(errcode(child ? ERRCODE_DX_CHILD_FAILED : ERRCODE_DX_ACTIVITY_FAILED),
 			 errmsg("%s", st->error ? st->error : "task failed"),

@@ -77,7 +77,7 @@ SELECT duroxide._dispatch_batch(0) AS turns;
 SELECT status, error FROM duroxide.get_orchestration_status('np-2');
 SELECT duroxide.delete_instance('np-2');
 SELECT status FROM duroxide.get_orchestration_status('np-2');
-SELECT duroxide.purge_instances(interval '-1 second') AS purged;
+SELECT duroxide.purge_instances(interval '0 s') AS purged;
 SELECT count(*) FROM duroxide.instances;
 
 -- section: durable functions outside an orchestration are refused
@@ -87,4 +87,5 @@ SELECT duroxide.schedule_timer(ROW('x', 1, 'NpWf', '1.0.0', NULL)::duroxide.cont
 SELECT duroxide.unregister_orchestration('NpWf');
 SELECT duroxide.unregister_activity('NpGreet');
 SELECT count(*) FROM duroxide.orchestrations;
+DROP SCHEMA np CASCADE;
 DROP EXTENSION duroxide;
