@@ -1,8 +1,8 @@
 # start_orchestration warns "no duroxide worker runs" only when nothing will
 # run the instance: no worker is configured for this database (another
 # duroxide.database, or duroxide.orchestration_concurrency = 0).  Right after
-# CREATE DATABASE + CREATE EXTENSION in the configured database, while the
-# launcher is still starting the workers, it does not warn.
+# CREATE DATABASE + CREATE EXTENSION in the configured database, or while
+# the launcher cannot start the workers yet, it does not warn.
 use strict;
 use warnings;
 use FindBin;
@@ -41,6 +41,17 @@ is( $node->safe_psql('appdb',
 	'Completed 1', 'and the instance ran');
 ($ret, $out, $err) = $node->psql('appdb', q{SELECT duroxide.start_orchestration('a-2', 'Hi', '2')});
 unlike($err, qr/WARNING/, 'with the workers running: no warning');
+
+# the launcher runs but cannot start the workers yet (no background worker
+# slot is free: it retries, and logs why): the workers are configured and
+# coming, so no warning either
+$node->append_conf('postgresql.conf', "max_worker_processes = 1\n");
+$node->restart;
+ok($node->wait_for_log(qr/no background worker slot is free/), 'the launcher runs, the workers wait for a slot');
+($ret, $out, $err) = $node->psql('appdb', q{SELECT duroxide._workers_running(); SELECT duroxide.start_orchestration('a-w', 'Hi', '0')});
+is($out, "f\na-w", 'no worker runs yet');
+unlike($err, qr/no duroxide worker runs/, 'workers configured and the launcher running: no warning');
+$node->append_conf('postgresql.conf', "max_worker_processes = 16\n");
 
 # no dispatcher configured: warns
 $node->append_conf('postgresql.conf', "duroxide.orchestration_concurrency = 0\n");
