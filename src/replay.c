@@ -1004,7 +1004,7 @@ RaiseTaskFailure(TaskState *st)
 			(errcode(child ? ERRCODE_DX_CHILD_FAILED : ERRCODE_DX_ACTIVITY_FAILED),
 			 errmsg("%s", st->error ? st->error : "task failed"),
 			 errdetail("%s", d.data),
-			 hint ? errhint("%s", hint) : 0));
+			 (hint && hint[0]) ? errhint("%s", hint) : 0));
 }
 
 /* suspend the turn at an await of the given tasks (all of them, or any) */

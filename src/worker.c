@@ -397,6 +397,14 @@ duroxide_worker_main(Datum arg)
 		bool		found = false;
 
 		ResetLatch(MyLatch);
+
+		/*
+		 * A cancel (pg_cancel_backend) that arrives between batches has no
+		 * statement to cancel: ignore it, as a backend waiting for a command
+		 * does, rather than let the ERROR end the process.  One that arrives
+		 * during a turn or an attempt is a transient error (see above).
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

@@ -6,7 +6,8 @@
 # attempt that hits lock_not_available (its lock_timeout while another
 # session holds the row it updates) is put back and retried the same way,
 # and completes once the lock is free; its effect is applied once.  Both
-# count like a crash (claim_count / delivery_count stay up meanwhile).
+# count like a crash (claim_count / delivery_count stay up meanwhile).  A
+# cancel of an idle worker cancels nothing and does not end it.
 use strict;
 use warnings;
 use FindBin;
@@ -96,6 +97,20 @@ is( $node->safe_psql('postgres',
 	'OrchestrationStarted,ActivityScheduled,ActivityCompleted,OrchestrationCompleted',
 	'history: no failed attempt recorded');
 ok(!$node->log_contains('poison:'), 'nothing failed as poison');
+
+# --- a cancel of an idle worker cancels nothing: the worker keeps running
+my $pids = $node->safe_psql('postgres', q{SELECT string_agg(pid::text, ',' ORDER BY slot) FROM duroxide.workers});
+ok( $node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM duroxide.workers WHERE state <> 'idle'}),
+	'all workers are idle');
+$node->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM duroxide.workers});
+$node->safe_psql('postgres', q{SELECT duroxide.start_orchestration('after-idle-cancel', 'DepositWf')});
+is( $node->safe_psql('postgres',
+		q{SELECT status FROM duroxide.wait_for_orchestration('after-idle-cancel', 60000)}),
+	'Completed', 'an instance started after the cancels completes');
+is($node->safe_psql('postgres', q{SELECT string_agg(pid::text, ',' ORDER BY slot) FROM duroxide.workers}),
+	$pids, 'the same worker processes run: none ended because of the cancel');
+ok(!$node->log_contains('exited with exit code 1'), 'no worker exited');
 
 $node->stop;
 done_testing();
