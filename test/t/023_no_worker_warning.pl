@@ -43,9 +43,10 @@ is( $node->safe_psql('appdb',
 unlike($err, qr/WARNING/, 'with the workers running: no warning');
 
 # the launcher runs but cannot start the workers yet (no background worker
-# slot is free: it retries, and logs why): the workers are configured and
+# slot is free beside the launcher and the logical replication launcher:
+# it retries, and logs why): the workers are configured and
 # coming, so no warning either
-$node->append_conf('postgresql.conf', "max_worker_processes = 1\n");
+$node->append_conf('postgresql.conf', "max_worker_processes = 2\n");
 $node->restart;
 ok($node->wait_for_log(qr/no background worker slot is free/), 'the launcher runs, the workers wait for a slot');
 ($ret, $out, $err) = $node->psql('appdb', q{SELECT duroxide._workers_running(); SELECT duroxide.start_orchestration('a-w', 'Hi', '0')});
