@@ -4,6 +4,8 @@
 #   make installcheck             all three test tiers, each on its own
 #                                 temporary instance with duroxide preloaded
 #                                 (run as a non-root user, e.g. postgres)
+#   make installcheck-nopreload   test/nopreload on a temporary instance
+#                                 WITHOUT duroxide preloaded
 
 MODULE_big = duroxide
 OBJS = \
@@ -42,7 +44,14 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=./output_iso \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log
+# pg_regress without preloading: test/nopreload/sql + expected, own config
+NOPRELOAD = $(patsubst $(srcdir)/test/nopreload/sql/%.sql,%,$(sort $(wildcard $(srcdir)/test/nopreload/sql/*.sql)))
+NOPRELOAD_OPTS = --inputdir=$(srcdir)/test/nopreload --outputdir=./output_nopreload \
+	--temp-instance=./tmp_check_nopreload --temp-config=$(srcdir)/test/nopreload/nopreload.conf \
+	--dbname=contrib_regression
+
+EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log \
+	tmp_check_nopreload output_nopreload
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -50,3 +59,8 @@ include $(PGXS)
 
 # PGXS does not track header dependencies: every object depends on them all
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# the nopreload tier (scripts/test.sh runs it as its own tier)
+.PHONY: installcheck-nopreload
+installcheck-nopreload: submake
+	$(pg_regress_installcheck) $(NOPRELOAD_OPTS) $(NOPRELOAD)

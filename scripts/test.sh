@@ -13,7 +13,9 @@
 #       regress    pg_regress, sql/ + expected/         (ISOLATION= TAP_TESTS=)
 #       isolation  test/isolation/specs/*.spec           (REGRESS= TAP_TESTS=)
 #       tap        test/t/*.pl, counted per assertion    (REGRESS= ISOLATION=)
-#    Every tier starts its own temporary instances with duroxide preloaded.
+#       nopreload  test/nopreload/sql + expected, on a server WITHOUT
+#                  duroxide preloaded      (make installcheck-nopreload)
+#    Every other tier starts its own temporary instances with duroxide preloaded.
 # 4. Failures are explained (regression.diffs, server and TAP logs), a
 #    summary per tier is printed, and the last line is `N passed, N failed`.
 #    A tier that crashed or printed no result counts its missing tests as
@@ -22,7 +24,7 @@
 # Environment:
 #   PG_CONFIG             default /usr/lib/postgresql/15/bin/pg_config
 #   TEST_USER             OS user that runs the tests when run as root (postgres)
-#   TIERS                 tiers to run, default "regress isolation tap"
+#   TIERS                 tiers to run, default "regress isolation tap nopreload"
 #   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT
 #                         seconds each tier may take (1500, 900, 1500)
 #   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY
@@ -36,7 +38,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 TEST_USER="${TEST_USER:-postgres}"
-TIERS="${TIERS:-regress isolation tap}"
+TIERS="${TIERS:-regress isolation tap nopreload}"
 REGRESS_TIMEOUT="${REGRESS_TIMEOUT:-1500}"
 ISOLATION_TIMEOUT="${ISOLATION_TIMEOUT:-900}"
 TAP_TIMEOUT="${TAP_TIMEOUT:-1500}"
@@ -255,8 +257,8 @@ print "$passed $failed\n@bad\n";
 PERL
 }
 
-# run one tier: make installcheck with the other tiers switched off
-# $1 tier, $2 timeout (s), rest: make variable overrides
+# run one tier: make installcheck (or $MAKE_TARGET) with the other tiers
+# switched off; $1 tier, $2 timeout (s), rest: make variable overrides
 run_make() {
     local tier="$1" limit="$2"
     shift 2
@@ -266,7 +268,7 @@ run_make() {
         cd "$WORK" &&
         as_test_user env PERL_TEST_HARNESS_DUMP_TAP="$WORK/.tap_spool" \
             timeout --kill-after=30 "$limit" \
-            make installcheck PG_CONFIG="$PG_CONFIG" "$@"
+            make "${MAKE_TARGET:-installcheck}" PG_CONFIG="$PG_CONFIG" "$@"
     ) 2>&1 | tee "$log"
     local rc="${PIPESTATUS[0]}"
     stop_strays
@@ -367,6 +369,26 @@ tier_tap() {
     record tap "$p" "$f" "assertions${TIER_NOTE:+; $TIER_NOTE}"
 }
 
+tier_nopreload() {
+    local tests p f counts
+    tests="$(list_tests test/nopreload/sql sql | tr '\n' ' ')"
+    if [ -z "$tests" ]; then
+        record nopreload 0 0 "no tests"
+        return
+    fi
+    MAKE_TARGET=installcheck-nopreload run_make nopreload "$REGRESS_TIMEOUT"
+    counts="$(count_regress "$TIER_LOG" $tests)"
+    read -r p f <<< "$counts"
+    p="${p:-0}" f="${f:-1}"
+    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        show_diffs "$WORK/output_nopreload/regression.diffs"
+        show_file "$WORK/tmp_check_nopreload/log/postmaster.log" 100
+        show_file "$WORK/tmp_check_nopreload/log/initdb.log" 30
+    fi
+    record nopreload "$p" "$f" "$TIER_NOTE"
+}
+
 # ---------------------------------------------------------------------------
 
 banner "setup"
@@ -387,7 +409,7 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-test.XXXXXX")"
 tar -C "$ROOT" \
     --exclude=./.git --exclude=./demo_data --exclude='./tmp_check*' \
-    --exclude=./output_iso --exclude=./results --exclude=./log \
+    --exclude=./output_iso --exclude=./output_nopreload --exclude=./results --exclude=./log \
     --exclude=./regression.diffs --exclude=./regression.out \
     -cf - . | tar -C "$WORK" -xf -
 if [ "$(id -u)" -eq 0 ]; then
@@ -400,6 +422,7 @@ for tier in $TIERS; do
         regress) tier_regress ;;
         isolation) tier_isolation ;;
         tap) tier_tap ;;
+        nopreload) tier_nopreload ;;
         *) say "unknown tier $tier"; TOTAL_FAILED=$((TOTAL_FAILED + 1)) ;;
     esac
 done

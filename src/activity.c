@@ -41,6 +41,7 @@
 #include "sandbox.h"
 #include "shmem.h"
 #include "util.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(duroxide_activity_trace);
 PG_FUNCTION_INFO_V1(duroxide_activity_batch);
@@ -109,6 +110,12 @@ static DxPlan result_plan = {NULL,
 	" VALUES ($1, $2, $3, $4, $5)",
 5, {TEXTOID, INT4OID, TEXTOID, INT8OID, JSONBOID}};
 
+/* an attempt taken and run back into the queue (same id, delivery counted) */
+static DxPlan put_back_plan = {NULL,
+	"INSERT INTO duroxide.worker_queue (id, instance_id, execution_id, activity_id, activity_name, input,"
+	"  attempt, timeout_ms, orchestration_name, orchestration_version, visible_at, delivery_count)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp() + $11 * interval '1 ms', $12)",
+12, {INT8OID, TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID}};
 
 /* the duroxide.activity_context datum of an attempt */
 static Datum
@@ -185,9 +192,27 @@ InvokeActivity(void *arg, bool *isnull)
 							 a->input == NULL, isnull);
 }
 
-/* run one attempt; returns the message data and sets *failed */
+/* the error fields of a failed attempt: "error", "sqlstate", "detail", "hint" */
+static void
+AddErrorFields(DxJsonBuilder *b, const char *message, ErrorData *e)
+{
+	DxJbString(b, "error", message);
+	if (e == NULL)
+		return;
+	DxJbString(b, "sqlstate", unpack_sql_state(e->sqlerrcode));
+	if (e->detail)
+		DxJbString(b, "detail", e->detail);
+	if (e->hint)
+		DxJbString(b, "hint", e->hint);
+}
+
+/*
+ * Run one attempt; returns the message data and sets *failed.  Sets
+ * *transient (and returns NULL) when the attempt hit an error that is not
+ * its own (DxTransientError): it is to be put back, not recorded.
+ */
 static Jsonb *
-RunAttempt(Attempt *a, int slot, bool *failed)
+RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 {
 	DxJsonBuilder b;
 	DxFunctionInfo fi;
@@ -197,12 +222,14 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 	char	   *error = NULL;
 
 	*failed = true;
+	*transient = false;
 	DxJbBegin(&b);
 	DxJbInt(&b, "attempt", a->attempt);
 
 	if (a->delivery_count > duroxide_max_attempts)
 		error = psprintf("poison: activity \"%s\" was delivered %d times without completing "
-						 "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
+						 "(its process crashed or was stopped, or it hit a transient error, each time); "
+						 "duroxide.max_attempts is %d",
 						 a->name, a->delivery_count - 1, duroxide_max_attempts);
 	else if (!DxLookupActivity(a->name, &fi))
 		error = psprintf("activity \"%s\" is not registered", a->name);
@@ -227,6 +254,18 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 
 		DxSandboxRun(&req, &res);
 	}
+	if (!res.ok && DxTransientError(res.error))
+	{
+		if (DxLogEnabled(DX_LOG_WARN))
+			ereport(DxServerLevel(DX_LOG_WARN),
+					(errmsg("duroxide: activity \"%s\" of instance \"%s\" hit a transient error, retried in %d ms: %s",
+							a->name, a->instance_id, DxTransientBackoffMs(a->delivery_count),
+							res.error->message ? res.error->message : ""),
+					 errdetail("SQLSTATE %s; after duroxide.max_attempts deliveries the attempt fails as poison.",
+							   unpack_sql_state(res.error->sqlerrcode))));
+		*transient = true;
+		return NULL;
+	}
 	if (res.ok && res.value && VARSIZE(res.value) > (Size) duroxide_max_payload_size)
 		DxJbString(&b, "error", psprintf("activity \"%s\" returned a result that is too large (%zu bytes; duroxide.max_payload_size is %d)",
 										 a->name, (Size) VARSIZE(res.value), duroxide_max_payload_size));
@@ -239,11 +278,38 @@ RunAttempt(Attempt *a, int slot, bool *failed)
 			DxJbNull(&b, "result");
 	}
 	else if (res.error->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0)
-		DxJbString(&b, "error", psprintf("activity \"%s\" timed out after " INT64_FORMAT " ms",
-										 a->name, a->timeout_ms));
+		AddErrorFields(&b, psprintf("activity \"%s\" timed out after " INT64_FORMAT " ms",
+									a->name, a->timeout_ms), res.error);
 	else
-		DxJbString(&b, "error", res.error->message ? res.error->message : "activity failed");
+		AddErrorFields(&b, res.error->message ? res.error->message : "activity failed", res.error);
 	return DxJbEnd(&b);
+}
+
+/* put an attempt back after a transient error: counted, visible after a backoff */
+static void
+PutBack(Attempt *a)
+{
+	Datum		values[12];
+	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(a->id);
+	values[1] = CStringGetTextDatum(a->instance_id);
+	values[2] = Int32GetDatum(a->execution_id);
+	values[3] = Int64GetDatum(a->activity_id);
+	values[4] = CStringGetTextDatum(a->name);
+	values[5] = a->input ? JsonbPGetDatum(a->input) : (Datum) 0;
+	if (a->input == NULL)
+		nulls[5] = 'n';
+	values[6] = Int32GetDatum(a->attempt);
+	values[7] = Int64GetDatum(a->timeout_ms);
+	if (a->timeout_ms == 0)
+		nulls[7] = 'n';
+	values[8] = CStringGetTextDatum(a->orchestration_name);
+	values[9] = CStringGetTextDatum(a->orchestration_version);
+	values[10] = Int32GetDatum(DxTransientBackoffMs(a->delivery_count));
+	values[11] = Int32GetDatum(a->delivery_count);
+	DxExpect(DxExecPlan(&put_back_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity put-back");
+	DxSuspectsPending(DX_KIND_ACTIVITY);
 }
 
 /* a column of the claim result */
@@ -331,13 +397,21 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 	{
 		Attempt    *a = &attempts[i];
 		bool		failed;
+		bool		transient;
 		Jsonb	   *data;
 		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		if (!taken[i])
 			continue;
 		MemoryContextSwitchTo(item_cxt);
-		data = RunAttempt(a, slot, &failed);
+		data = RunAttempt(a, slot, &failed, &transient);
+		if (transient)
+		{
+			PutBack(a);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(item_cxt);
+			continue;
+		}
 		values[0] = CStringGetTextDatum(a->instance_id);
 		values[1] = Int32GetDatum(a->execution_id);
 		values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
@@ -412,6 +486,7 @@ duroxide_activity_trace(PG_FUNCTION_ARGS)
 	if (DxLogEnabled(lv))
 		ereport(DxServerLevel(lv),
 				(errmsg("duroxide [%s] activity=%s activity_id=%s instance=%s worker=%s: %s",
-						level, fields[0], fields[1], fields[2], fields[3], msg)));
+						level, fields[0], fields[1], fields[2], fields[3], msg),
+				 errhidestmt(true), errhidecontext(true)));
 	PG_RETURN_VOID();
 }

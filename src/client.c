@@ -35,6 +35,8 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "utils/backend_status.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -207,6 +209,75 @@ QueueMessage(const char *instance_id, Oid owner, const char *kind, Jsonb *data)
 	DxEngineEnd(&save);
 }
 
+/* true when a process of type "duroxide launcher" runs */
+static bool
+LauncherRunning(void)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (ls == NULL || ls->backendStatus.st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(ls->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, "duroxide launcher") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Warn when nothing will run the instance just started: duroxide is not
+ * preloaded, no dispatcher is configured for this database, or the launcher
+ * is not running.  Workers the launcher is about to start (right after
+ * CREATE DATABASE or a restart) are no reason to warn.  The configuration
+ * checks are made once per session: the settings involved take effect only
+ * at server start, and a database with sessions cannot be renamed.
+ */
+static void
+WarnIfNoWorkers(void)
+{
+	static bool checked = false;
+	static bool configured = false;
+	char	   *db;
+
+	if (checked && configured && DxWorkersRunning(MyDatabaseId))
+		return;
+	db = get_database_name(MyDatabaseId);
+	if (!DxShmemAvailable())
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("no duroxide worker runs for database \"%s\": duroxide is not in shared_preload_libraries", db),
+				 errdetail("The instance is recorded and runs once workers start."),
+				 errhint("Add duroxide to shared_preload_libraries, set duroxide.database to this database, and restart the server.")));
+	else if (duroxide_database == NULL || strcmp(duroxide_database, db) != 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("no duroxide worker runs for database \"%s\": duroxide.database is \"%s\"",
+						db, duroxide_database ? duroxide_database : ""),
+				 errdetail("The instance is recorded and runs once workers start for this database."),
+				 errhint("Set duroxide.database to this database and restart the server.")));
+	else if (duroxide_orchestration_concurrency == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("no duroxide worker runs for database \"%s\": duroxide.orchestration_concurrency is 0", db),
+				 errhint("Set duroxide.orchestration_concurrency to 1 or more and restart the server.")));
+	else
+	{
+		checked = configured = true;
+		if (!DxWorkersRunning(MyDatabaseId) && !LauncherRunning())
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("no duroxide worker runs for database \"%s\": the duroxide launcher is not running", db),
+					 errdetail("The postmaster restarts the launcher within seconds; the server log says why it stopped.")));
+		return;
+	}
+	checked = true;
+}
+
 /* SQL: duroxide.start_orchestration(instance_id, name, input, version) */
 Datum
 duroxide_start_orchestration(PG_FUNCTION_ARGS)
@@ -257,10 +328,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 				 errmsg("orchestration instance \"%s\" already exists and belongs to another role", instance_id),
 				 errhint("Instance ids are unique across all roles: choose another instance id.")));
 
-	if (!DxWorkersRunning(MyDatabaseId))
-		ereport(WARNING,
-				(errmsg("no duroxide worker runs for database \"%s\"", get_database_name(MyDatabaseId)),
-				 errhint("Add duroxide to shared_preload_libraries and set duroxide.database to this database.")));
+	WarnIfNoWorkers();
 	PG_RETURN_TEXT_P(cstring_to_text(instance_id));
 }
 
@@ -447,7 +515,7 @@ duroxide_wait_for_orchestration(PG_FUNCTION_ARGS)
 			left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 			if (left <= 0)
 				ereport(ERROR,
-						(errcode(ERRCODE_QUERY_CANCELED),
+						(errcode(ERRCODE_DX_WAIT_TIMEOUT),
 						 errmsg("timed out after " INT64_FORMAT " ms waiting for orchestration instance \"%s\"",
 								timeout_ms, instance_id),
 						 errhint("The instance is still running; wait again or raise timeout_ms.")));

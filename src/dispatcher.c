@@ -43,8 +43,10 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "lib/ilist.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -58,6 +60,7 @@
 #include "replay.h"
 #include "shmem.h"
 #include "util.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(duroxide_dispatch_batch);
 
@@ -134,11 +137,18 @@ typedef struct TurnResult
 	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid," \
 	" i.waiting_on, i.history_len, i.created_at"
 
+/*
+ * Candidates: the instances of the oldest visible messages (a window of $1
+ * rows read from orchestrator_queue_visible_idx), leaving out $2, with the
+ * number of window rows each has.  See ClaimInstances.
+ */
 static DxPlan candidates_plan = {NULL,
-	"SELECT DISTINCT instance_id FROM ("
+	"SELECT q.instance_id, count(*)::int4 FROM ("
 	"  SELECT instance_id FROM duroxide.orchestrator_queue"
-	"   WHERE visible_at <= now() ORDER BY visible_at LIMIT $1) q",
-1, {INT4OID}};
+	"   WHERE visible_at <= now() AND NOT (instance_id = ANY($2))"
+	"   ORDER BY visible_at LIMIT $1) q"
+	" GROUP BY q.instance_id",
+2, {INT4OID, TEXTARRAYOID}};
 
 static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
@@ -178,6 +188,12 @@ static DxPlan unclaim_plan = {NULL,
 static DxPlan release_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL WHERE instance_id = ANY($1)",
 1, {TEXTARRAYOID}};
+
+/* hide an instance's visible messages for a backoff (after a transient error) */
+static DxPlan backoff_plan = {NULL,
+	"UPDATE duroxide.orchestrator_queue SET visible_at = clock_timestamp() + $2 * interval '1 ms'"
+	" WHERE instance_id = $1 AND visible_at <= now()",
+2, {TEXTOID, INT4OID}};
 
 static DxPlan settle_plan = {NULL,
 	"UPDATE duroxide.instances SET claim_boot = NULL, claim_slot = NULL, claim_count = 0"
@@ -518,43 +534,14 @@ FlushWrites(Writes *w, int slot)
  * Claiming and loading
  * ------------------------------------------------------------------------ */
 
-/*
- * Claim instances (in the current transaction); their rows go into cxt.
- * Normally up to limit never-claimed instances; with suspect, one suspect
- * instance.
- */
-static int
-ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+/* read the claimed instance rows of the last claim into insts[from..] */
+static void
+ReadClaimed(Instance *insts, int from)
 {
-	Datum		values[4];
-	DatumList	cands = {0};
-	Instance   *insts;
-	int			n;
-	MemoryContext old;
-
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	if (suspect)
-		DxExpect(DxExecPlan(&claim_suspect_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING,
-				 "suspect claim");
-	else
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		values[2] = Int32GetDatum(Max(256, limit * 8));
-		DxExpect(DxExecPlan(&candidates_plan, &values[2], NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
-		if (SPI_processed == 0)
-			return 0;
-		for (uint64 i = 0; i < SPI_processed; i++)
-			DlAdd(&cands, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}), false);
-		values[2] = DlArray(&cands, TEXTOID);
-		values[3] = Int32GetDatum(limit);
-		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
-	}
-	n = (int) SPI_processed;
-	old = MemoryContextSwitchTo(cxt);
-	insts = palloc0(sizeof(Instance) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		Instance   *inst = &insts[i];
+		Instance   *inst = &insts[from + r];
+		int			i = (int) r;
 		bool		isnull;
 
 		inst->instance_id = GetText(i, 1);
@@ -573,7 +560,82 @@ ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 		inst->history_len = (int) GetInt(i, 14, 0);
 		inst->created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 15, &isnull));
 	}
-	MemoryContextSwitchTo(old);
+}
+
+/* how many windows of candidates one claim looks at, at most */
+#define DX_CLAIM_ROUNDS 3
+
+/*
+ * Claim instances (in the current transaction); their rows go into cxt.
+ * Normally up to limit never-claimed instances; with suspect, one suspect
+ * instance.
+ *
+ * Fairness: the candidates are the instances of the oldest visible messages,
+ * a window of max(256, 8 x limit) rows.  When the window was full and the
+ * claim got fewer than limit instances (the window is taken by a few
+ * instances with many messages each, claimed or not), the next window leaves
+ * out the instances already seen, so a burst of messages for one instance
+ * hides nobody else's.  In the common case this is one window query and one
+ * claim, as before; a dominated window costs one more index scan that skips
+ * the dominating instances' rows.
+ */
+static int
+ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+{
+	Datum		values[4];
+	DatumList	seen = {0};
+	Instance   *insts;
+	int			n = 0;
+	int			window = Max(256, limit * 8);
+	MemoryContext old;
+
+	insts = MemoryContextAllocZero(cxt, sizeof(Instance) * (Max(limit, 1) + 1));
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	if (suspect)
+	{
+		DxExpect(DxExecPlan(&claim_suspect_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING,
+				 "suspect claim");
+		n = (int) Min(SPI_processed, 1);
+		old = MemoryContextSwitchTo(cxt);
+		ReadClaimed(insts, 0);
+		MemoryContextSwitchTo(old);
+		*out = (void *) insts;
+		return n;
+	}
+	for (int round = 0; round < DX_CLAIM_ROUNDS && n < limit; round++)
+	{
+		DatumList	cands = {0};
+		Datum		cvalues[2];
+		int64		rows = 0;
+
+		cvalues[0] = Int32GetDatum(window);
+		cvalues[1] = DlArray(&seen, TEXTOID);
+		DxExpect(DxExecPlan(&candidates_plan, cvalues, NULL, true, 0), SPI_OK_SELECT, "candidate lookup");
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			old = MemoryContextSwitchTo(cxt);
+			id = datumCopy(id, false, -1);
+			DlAdd(&cands, id, false);
+			DlAdd(&seen, id, false);
+			MemoryContextSwitchTo(old);
+			rows += GetInt((int) i, 2, 0);
+		}
+		values[2] = DlArray(&cands, TEXTOID);
+		values[3] = Int32GetDatum(limit - n);
+		DxExpect(DxExecPlan(&claim_plan, values, NULL, false, 0), SPI_OK_UPDATE_RETURNING, "instance claim");
+		old = MemoryContextSwitchTo(cxt);
+		ReadClaimed(insts, n);
+		MemoryContextSwitchTo(old);
+		n += (int) SPI_processed;
+		if (rows < window)
+			break;				/* the window saw every visible message */
+	}
 	*out = (void *) insts;
 	return n;
 }
@@ -590,13 +652,19 @@ ClaimInstances(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
  * re-created id gets a new created_at, so a matching entry holds exactly the
  * rows in the table.  Entries are written only after the batch's
  * transaction committed (DxDispatcherWork.committed).  Short histories are
- * cheap to read and are not kept; the cache is emptied when it holds more
- * than DX_HIST_CACHE_ROWS events.
+ * cheap to read and are not kept.
+ *
+ * Memory: the cache holds at most duroxide.history_cache_size (each entry's
+ * memory context counted with its overhead); least recently used entries go
+ * first.  While a batch runs, its instances borrow their entries' rows
+ * (inst->hist = e->rows), so nothing is freed then: entries change only in
+ * Committed(), which first stores every instance of the batch (reading the
+ * borrowed rows) and evicts only after the last one.  A deleted entry is
+ * never borrowed again, since the batch's instances are done with theirs.
  * ------------------------------------------------------------------------ */
 
 #define DX_HIST_KEY_LEN 1100
 #define DX_HIST_MIN_ROWS 32
-#define DX_HIST_CACHE_ROWS 200000
 
 typedef struct HistEntry
 {
@@ -607,12 +675,22 @@ typedef struct HistEntry
 	int			max;
 	HistRow    *rows;
 	MemoryContext cxt;
+	Size		bytes;			/* cxt's memory, as last counted */
+	dlist_node	lru;			/* in hist_lru, most recently used last */
 } HistEntry;
 
 static HTAB *hist_cache = NULL;
 static MemoryContext hist_cxt = NULL;
-static long hist_rows = 0;
+static Size hist_bytes = 0;		/* the entries' memory */
+static dlist_head hist_lru = DLIST_STATIC_INIT(hist_lru);
 static MemoryContext stage_cxt = NULL;	/* where turns stage their new events */
+
+/* duroxide.history_cache_size in bytes */
+static Size
+HistLimit(void)
+{
+	return (Size) duroxide_history_cache_size * 1024;
+}
 
 /* the cache entry that holds exactly this instance's current history, or NULL */
 static HistEntry *
@@ -626,7 +704,20 @@ HistLookup(Instance *inst)
 	if (e == NULL || e->created_at != inst->created_at || e->execution_id != inst->execution_id ||
 		e->n != inst->history_len)
 		return NULL;
+	/* used: to the recent end */
+	dlist_delete(&e->lru);
+	dlist_push_tail(&hist_lru, &e->lru);
 	return e;
+}
+
+/* forget an entry (never while a running batch borrows its rows) */
+static void
+HistDelete(HistEntry *e)
+{
+	hist_bytes -= e->bytes;
+	dlist_delete(&e->lru);
+	MemoryContextDelete(e->cxt);
+	(void) hash_search(hist_cache, e->key, HASH_REMOVE, NULL);
 }
 
 /* forget an instance */
@@ -638,11 +729,18 @@ HistDrop(const char *instance_id)
 	if (hist_cache == NULL || strlen(instance_id) >= DX_HIST_KEY_LEN)
 		return;
 	e = hash_search(hist_cache, instance_id, HASH_FIND, NULL);
-	if (e == NULL)
-		return;
-	hist_rows -= e->n;
-	MemoryContextDelete(e->cxt);
-	(void) hash_search(hist_cache, instance_id, HASH_REMOVE, NULL);
+	if (e != NULL)
+		HistDelete(e);
+}
+
+/* count an entry's memory again after it changed */
+static void
+HistRecount(HistEntry *e)
+{
+	Size		now = MemoryContextMemAllocated(e->cxt, true);
+
+	hist_bytes = hist_bytes - e->bytes + now;
+	e->bytes = now;
 }
 
 /* append rows to an entry, copying their data into its memory */
@@ -666,10 +764,23 @@ HistAppend(HistEntry *e, HistRow *rows, int n)
 			memcpy(r->data, rows[i].data, VARSIZE(rows[i].data));
 		}
 	}
-	hist_rows += n;
+	HistRecount(e);
 }
 
-/* the instance's history after its committed turn: loaded rows plus staged ones */
+/* evict least recently used entries until the cache fits its limit */
+static void
+HistEvict(void)
+{
+	while (hist_bytes > HistLimit() && !dlist_is_empty(&hist_lru))
+		HistDelete(dlist_container(HistEntry, lru, dlist_head_node(&hist_lru)));
+}
+
+/*
+ * The instance's history after its committed turn: loaded rows plus staged
+ * ones.  Frees nothing another instance of the batch may still borrow: an
+ * entry is replaced or dropped only for its own instance, and eviction
+ * waits for the end of Committed().
+ */
 static void
 HistStore(Instance *inst)
 {
@@ -692,20 +803,21 @@ HistStore(Instance *inst)
 		return;
 	}
 
-	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS)
+	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS || HistLimit() == 0)
+	{
+		HistDrop(inst->instance_id);
 		return;
-	if (hist_cache == NULL || hist_rows > DX_HIST_CACHE_ROWS)
+	}
+	if (hist_cache == NULL)
 	{
 		HASHCTL		ctl;
 
-		if (hist_cxt != NULL)
-			MemoryContextDelete(hist_cxt);
 		hist_cxt = AllocSetContextCreate(TopMemoryContext, "duroxide history cache", ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = DX_HIST_KEY_LEN;
 		ctl.entrysize = sizeof(HistEntry);
 		ctl.hcxt = hist_cxt;
 		hist_cache = hash_create("duroxide history cache", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		hist_rows = 0;
+		hist_bytes = 0;
 	}
 	HistDrop(inst->instance_id);
 	e = hash_search(hist_cache, inst->instance_id, HASH_ENTER, &found);
@@ -714,7 +826,9 @@ HistStore(Instance *inst)
 	e->n = 0;
 	e->max = 0;
 	e->rows = NULL;
+	e->bytes = 0;
 	e->cxt = AllocSetContextCreate(hist_cxt, "duroxide history", ALLOCSET_SMALL_SIZES);
+	dlist_push_tail(&hist_lru, &e->lru);
 	HistAppend(e, inst->hist, inst->nhist);
 	HistAppend(e, inst->stage_rows, inst->stage_n);
 }
@@ -728,6 +842,8 @@ Committed(void *items, int n)
 	for (int i = 0; i < n; i++)
 		if (insts[i].stage)
 			HistStore(&insts[i]);
+	/* the batch borrows nothing any more */
+	HistEvict();
 }
 
 /* after a successful turn: stage its new events for the cache */
@@ -873,6 +989,9 @@ HistRows(Instance *insts, int *which)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* the error fields of an ActivityFailed message besides "error" (activity.c) */
+static const char *const error_fields[] = {"sqlstate", "detail", "hint"};
+
 /* an ActivityFailed message: retry it or record the final failure */
 static void
 ApplyActivityFailure(DxTurn *t, Message *m)
@@ -901,6 +1020,9 @@ ApplyActivityFailure(DxTurn *t, Message *m)
 			DxJbBegin(&b);
 			DxJbInt(&b, "attempt", attempt);
 			DxJbString(&b, "error", error);
+			for (int k = 0; k < lengthof(error_fields); k++)
+				if (DxJbGetText(m->data, error_fields[k]) != NULL)
+					DxJbString(&b, error_fields[k], DxJbGetText(m->data, error_fields[k]));
 			DxJbInt(&b, "retry_delay_ms", delay);
 			DxTurnAppend(t, EV_ACTIVITY_ATTEMPT_FAILED, m->source_id, DxJbEnd(&b));
 
@@ -1437,7 +1559,8 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 	{
 		r.status = "Failed";
 		r.error = psprintf("poison: a turn of this orchestration was started %d times without completing "
-						   "(its process crashed or was stopped each time); duroxide.max_attempts is %d",
+						   "(its process crashed or was stopped, or it hit a transient error, each time); "
+						   "duroxide.max_attempts is %d",
 						   inst->claim_count - 1, duroxide_max_attempts);
 		AppendEnd(t, EV_ORCHESTRATION_FAILED, "error", NULL, r.error);
 	}
@@ -1470,6 +1593,10 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 			outcome = DX_OUTCOME_FAILED;
 		else
 			outcome = DxTurnRun(t, fi.fn, fi.owner, inst->input, &output, &error);
+
+		/* not the orchestration's own failure: roll the turn back, retry it */
+		if (outcome == DX_OUTCOME_FAILED && t->nondeterministic == NULL && DxTransientError(t->call_error))
+			ReThrowError(t->call_error);
 
 		switch (outcome)
 		{
@@ -1518,34 +1645,52 @@ RunTurn(Instance *inst, Writes *w, MemoryContext cxt)
 	Stage(inst, t, &r);
 }
 
-/* release the claims of some instances (their turns will be retried) */
+/*
+ * Release the claims of some instances (their turns will be retried, as
+ * suspects).  After a transient error their visible messages are also
+ * hidden for a backoff that grows with the deliveries.
+ */
 static void
-ReleaseClaims(Instance *insts, int n)
+ReleaseClaims(Instance *insts, int n, bool transient)
 {
 	DatumList	ids = {0};
-	Datum		values[1];
+	Datum		values[2];
 
 	for (int i = 0; i < n; i++)
 		DlText(&ids, insts[i].instance_id);
 	values[0] = DlArray(&ids, TEXTOID);
 	DxExpect(DxExecPlan(&release_plan, values, NULL, false, 0), SPI_OK_UPDATE, "claim release");
+	for (int i = 0; transient && i < n; i++)
+	{
+		values[0] = CStringGetTextDatum(insts[i].instance_id);
+		values[1] = Int32GetDatum(DxTransientBackoffMs(insts[i].claim_count));
+		DxExpect(DxExecPlan(&backoff_plan, values, NULL, false, 0), SPI_OK_UPDATE, "retry backoff");
+	}
 	DxSuspectsPending(DX_KIND_DISPATCHER);	/* their claim_count stays > 0 */
 }
 
-/* report an engine error of a turn or a batch */
+/* report an engine error, or a transient error, of a turn or a batch */
 static void
-ReportEngineError(const char *what, const char *instance_id)
+ReportTurnError(const char *what, Instance *inst, ErrorData *e, bool transient)
 {
-	ErrorData  *e = CopyErrorData();
-
-	FlushErrorState();
-	ereport(WARNING,
-			(errmsg("duroxide: %s of instance \"%s\" failed in the engine: %s", what, instance_id, e->message),
-			 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
-	FreeErrorData(e);
+	if (transient)
+	{
+		if (DxLogEnabled(DX_LOG_WARN))
+			ereport(DxServerLevel(DX_LOG_WARN),
+					(errmsg("duroxide: %s of instance \"%s\" hit a transient error, retried in %d ms: %s",
+							what, inst->instance_id, DxTransientBackoffMs(inst->claim_count),
+							e->message ? e->message : ""),
+					 errdetail("SQLSTATE %s; after duroxide.max_attempts deliveries the instance fails as poison.",
+							   unpack_sql_state(e->sqlerrcode))));
+	}
+	else
+		ereport(WARNING,
+				(errmsg("duroxide: %s of instance \"%s\" failed in the engine: %s",
+						what, inst->instance_id, e->message ? e->message : ""),
+				 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
 }
 
-/* run one turn in its own subtransaction: an engine error drops only it */
+/* run one turn in its own subtransaction: an engine or transient error drops only it */
 static void
 RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
 {
@@ -1564,30 +1709,39 @@ RunTurnIsolated(Instance *inst, Writes *w, MemoryContext turn_cxt)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *e;
+		bool		transient;
+
 		MemoryContextSwitchTo(old);
-		ReportEngineError("turn", inst->instance_id);
+		e = CopyErrorData();
+		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		transient = DxTransientError(e);
+		ReportTurnError("turn", inst, e, transient);
+		FreeErrorData(e);
 		TruncateWrites(w, &saved);
 		inst->stage = false;
-		ReleaseClaims(inst, 1);
+		ReleaseClaims(inst, 1, transient);
 	}
 	PG_END_TRY();
 }
 
 /*
  * Run the turns of claimed instances and write them, in a subtransaction.
- * Returns false (everything rolled back) when the set-based write failed.
+ * Returns false (everything rolled back) when the set-based write failed;
+ * *transient then says whether with a transient error.
  */
 static bool
-RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
+RunBatch(Instance *insts, int n, int slot, MemoryContext cxt, bool *transient)
 {
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	MemoryContext turn_cxt = AllocSetContextCreate(cxt, "duroxide turn", ALLOCSET_DEFAULT_SIZES);
 	volatile bool ok = true;
 
+	*transient = false;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -1606,11 +1760,17 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *e;
+
 		MemoryContextSwitchTo(old);
-		ReportEngineError("batch write", insts[0].instance_id);
+		e = CopyErrorData();
+		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old);
 		CurrentResourceOwner = owner;
+		*transient = DxTransientError(e);
+		ReportTurnError("batch write", &insts[0], e, *transient);
+		FreeErrorData(e);
 		for (int i = 0; i < n; i++)
 			insts[i].stage = false;
 		ok = false;
@@ -1625,19 +1785,20 @@ static void
 RunInstances(void *items, int n, int slot, MemoryContext cxt)
 {
 	Instance   *insts = (Instance *) items;
+	bool		transient;
 
-	if (!RunBatch(insts, n, slot, cxt))
+	if (!RunBatch(insts, n, slot, cxt, &transient))
 	{
 		for (int i = 0; i < n && n > 1; i++)
 		{
 			/* read again (a cached history is only ever read, never written) */
 			insts[i].nmsgs = insts[i].nhist = insts[i].maxhist = 0;
 			insts[i].hist = NULL;
-			if (!RunBatch(&insts[i], 1, slot, cxt))
-				ReleaseClaims(&insts[i], 1);
+			if (!RunBatch(&insts[i], 1, slot, cxt, &transient))
+				ReleaseClaims(&insts[i], 1, transient);
 		}
 		if (n == 1)
-			ReleaseClaims(insts, 1);
+			ReleaseClaims(insts, 1, transient);
 	}
 	DxSlotSetState(DX_STATE_BUSY, NULL);
 }

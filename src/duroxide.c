@@ -6,7 +6,13 @@
  *
  * Settings are defined whether or not the library is preloaded, so that SQL
  * callers can read them; workers and shared memory exist only when it is
- * (shared_preload_libraries = 'duroxide').
+ * (shared_preload_libraries = 'duroxide').  The settings that size the
+ * engine's processes take effect at server start (PGC_POSTMASTER); such
+ * variables can only be created while preloading, so a backend that loads
+ * the library later (CREATE EXTENSION, or the first call of one of its
+ * functions, in a server without preloading) defines them as reload-only
+ * settings instead: their values from postgresql.conf stay readable, and
+ * they change nothing there, since no worker runs.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -51,6 +57,7 @@ int			duroxide_log_level = DX_LOG_INFO;
 int			duroxide_batch_size = 32;
 int			duroxide_max_payload_size = 1024 * 1024;
 int			duroxide_max_history_events = 100000;
+int			duroxide_history_cache_size = 64 * 1024;
 
 static const struct config_enum_entry log_level_options[] = {
 	{"debug", DX_LOG_DEBUG, false},
@@ -113,18 +120,21 @@ DxLogLevelFromName(const char *name)
 static void
 DxDefineSettings(void)
 {
+	/* start-time settings: PGC_POSTMASTER only while preloading (file header) */
+	GucContext	start_time = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomStringVariable("duroxide.database",
 							   "Database whose workflows the duroxide background workers run.",
 							   NULL, &duroxide_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   start_time, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("duroxide.orchestration_concurrency",
 							"Number of orchestration dispatcher processes.",
 							NULL, &duroxide_orchestration_concurrency, 2, 0, 32,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							start_time, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("duroxide.worker_concurrency",
 							"Number of activity worker processes.",
 							NULL, &duroxide_worker_concurrency, 2, 0, 32,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							start_time, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("duroxide.poll_interval",
 							"Longest sleep of an idle worker; new work wakes workers at once.",
 							NULL, &duroxide_poll_interval, 1000, 10, 3600 * 1000,
@@ -149,6 +159,11 @@ DxDefineSettings(void)
 							"Most history events one execution may have; beyond it the instance fails.",
 							NULL, &duroxide_max_history_events, 100000, 100, INT_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("duroxide.history_cache_size",
+							"Memory each orchestration dispatcher may use to keep histories between turns.",
+							"0 turns the cache off.",
+							&duroxide_history_cache_size, 64 * 1024, 0, INT_MAX / 1024,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("duroxide");
 }
 

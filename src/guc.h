@@ -25,6 +25,7 @@ extern int	duroxide_log_level;
 extern int	duroxide_batch_size;
 extern int	duroxide_max_payload_size;
 extern int	duroxide_max_history_events;
+extern int	duroxide_history_cache_size;	/* kB */
 
 /* true when a line at this duroxide level is to be written */
 #define DxLogEnabled(level) ((level) >= duroxide_log_level)

@@ -44,7 +44,11 @@ duroxide_jsonb_to_json_c(Jsonb *value)
 	obj = json_tokener_parse_verbose(text, &jerr);
 	pfree(text);
 	if (jerr != json_tokener_success)
-		elog(ERROR, "duroxide: json-c could not parse a jsonb value: %s", json_tokener_error_desc(jerr));
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("duroxide: json-c cannot read this jsonb value for a C activity: %s",
+						json_tokener_error_desc(jerr)),
+				 errhint("json-c reads values nested at most %d levels deep.", JSON_TOKENER_DEFAULT_DEPTH)));
 	return obj;
 }
 
@@ -71,7 +75,10 @@ duroxide_run_c_activity(FunctionCallInfo fcinfo, duroxide_c_activity fn)
 	Datum		d;
 
 	if (PG_ARGISNULL(0))
-		elog(ERROR, "duroxide: a C activity needs its context");
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("duroxide: the context argument of a C activity must not be null"),
+				 errhint("C activities are called by the activity workers with their duroxide.activity_context.")));
 	ctx = PG_GETARG_HEAPTUPLEHEADER(0);
 	d = GetAttributeByNum(ctx, 1, &isnull);
 	info.instance_id = isnull ? "" : TextToCString(d);

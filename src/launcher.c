@@ -13,7 +13,8 @@
  *		   `- activity worker 0..M-1  dynamic workers, slots N..N+M-1
  *
  * The launcher connects to no database.  It waits until duroxide.database
- * exists, then registers the dynamic workers with BGW_NEVER_RESTART and
+ * exists (saying so in the server log once when it does not, and again
+ * every DX_DB_MISSING_RELOG_MS while it still does not), then registers the dynamic workers with BGW_NEVER_RESTART and
  * itself as bgw_notify_pid, and re-registers any that stops (at most once a
  * second per slot).  After a crash restart the postmaster forgets
  * never-restart workers, and the new launcher starts a fresh set.  Each
@@ -42,6 +43,9 @@
 #include "guc.h"
 #include "launcher.h"
 #include "shmem.h"
+
+/* how often a missing duroxide.database is logged again */
+#define DX_DB_MISSING_RELOG_MS (10 * 60 * 1000)
 
 /* per-slot bookkeeping of the launcher */
 typedef struct LauncherSlot
@@ -135,6 +139,7 @@ duroxide_launcher_main(Datum arg)
 	LauncherSlot slots[DX_MAX_WORKERS];
 	int			nslots = duroxide_orchestration_concurrency + duroxide_worker_concurrency;
 	bool		db_ready = false;
+	TimestampTz db_missing_logged = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -172,7 +177,20 @@ duroxide_launcher_main(Datum arg)
 								duroxide_orchestration_concurrency, duroxide_worker_concurrency,
 								duroxide_database)));
 			else
+			{
+				if (db_missing_logged == 0 ||
+					TimestampDifferenceExceeds(db_missing_logged, GetCurrentTimestamp(), DX_DB_MISSING_RELOG_MS))
+				{
+					ereport(LOG,
+							(errcode(ERRCODE_UNDEFINED_DATABASE),
+							 errmsg("duroxide launcher: database \"%s\" named by duroxide.database does not exist",
+									duroxide_database),
+							 errdetail("No duroxide worker starts until it exists; the launcher keeps checking."),
+							 errhint("Create the database, or set duroxide.database to an existing database and restart the server.")));
+					db_missing_logged = GetCurrentTimestamp();
+				}
 				timeout = 200;
+			}
 		}
 
 		for (i = 0; db_ready && i < nslots; i++)

@@ -868,6 +868,7 @@ typedef struct TaskState
 	int64		position;		/* event id of the completion, for await_any */
 	Jsonb	   *value;
 	char	   *error;
+	Jsonb	   *failure;		/* the failure event's data */
 } TaskState;
 
 /* the command position of an event id, -1 if it is not a command */
@@ -962,7 +963,10 @@ GetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st)
 				st->position = c->event_id;
 				st->failed = (c->type == EV_ACTIVITY_FAILED || c->type == EV_SUB_ORCHESTRATION_FAILED);
 				if (st->failed)
+				{
 					st->error = DxJbGetText(c->data, "error");
+					st->failure = c->data;
+				}
 				else
 					st->value = DxJbGet(c->data, "result");
 			}
@@ -974,17 +978,34 @@ GetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st)
 	}
 }
 
-/* raise the failure of a task as DX001 / DX002 */
+/*
+ * Raise the failure of a task as DX001 / DX002.  An activity's own error
+ * keeps its SQLSTATE, detail and hint (recorded by activity.c): the SQLSTATE
+ * and detail in the DX001 detail, the hint as the hint.
+ */
 static void pg_attribute_noreturn()
 RaiseTaskFailure(TaskState *st)
 {
 	char	   *name = DxJbGetText(st->command->data, "name");
 	bool		child = st->command->type == EV_SUB_ORCHESTRATION_SCHEDULED;
+	char	   *sqlstate = st->failure ? DxJbGetText(st->failure, "sqlstate") : NULL;
+	char	   *detail = st->failure ? DxJbGetText(st->failure, "detail") : NULL;
+	char	   *hint = st->failure ? DxJbGetText(st->failure, "hint") : NULL;
+	StringInfoData d;
 
+	initStringInfo(&d);
+	appendStringInfo(&d, "%s \"%s\" failed", child ? "Sub-orchestration" : "Activity", name ? name : "");
+	if (sqlstate)
+		appendStringInfo(&d, " with SQLSTATE %s", sqlstate);
+	if (detail && detail[0])
+		appendStringInfo(&d, ": %s", detail);
+	else
+		appendStringInfoChar(&d, '.');
 	ereport(ERROR,
 			(errcode(child ? ERRCODE_DX_CHILD_FAILED : ERRCODE_DX_ACTIVITY_FAILED),
 			 errmsg("%s", st->error ? st->error : "task failed"),
-			 errdetail("%s \"%s\" failed.", child ? "Sub-orchestration" : "Activity", name ? name : "")));
+			 errdetail("%s", d.data),
+			 (hint && hint[0]) ? errhint("%s", hint) : 0));
 }
 
 /* suspend the turn at an await of the given tasks (all of them, or any) */
@@ -1342,7 +1363,8 @@ duroxide_trace(PG_FUNCTION_ARGS)
 		ereport(DxServerLevel(level),
 				(errmsg("duroxide [%s] instance=%s execution=%d orchestration=%s: %s",
 						TextDatumGetCString(PG_GETARG_DATUM(1)), t->instance_id,
-						t->execution_id, t->name, msg)));
+						t->execution_id, t->name, msg),
+				 errhidestmt(true), errhidecontext(true)));
 	PG_RETURN_VOID();
 }
 
@@ -1416,6 +1438,7 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
+	t->call_error = res.ok ? NULL : res.error;
 
 	if (t->nondeterministic)
 	{

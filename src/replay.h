@@ -125,6 +125,8 @@ typedef struct DxTurn
 	int64	   *wait_ids;
 	int			nwait;
 	bool		wait_any;
+	/* the error the function ended with (DxTurnRun), for the dispatcher to classify */
+	ErrorData  *call_error;
 } DxTurn;
 
 extern DxTurn *DxTurnCreate(MemoryContext cxt, const char *instance_id, int32 execution_id,

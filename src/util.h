@@ -18,6 +18,7 @@
 #define ERRCODE_DX_ACTIVITY_FAILED	MAKE_SQLSTATE('D','X','0','0','1')
 #define ERRCODE_DX_CHILD_FAILED		MAKE_SQLSTATE('D','X','0','0','2')
 #define ERRCODE_DX_NONDETERMINISTIC	MAKE_SQLSTATE('D','X','0','0','3')
+#define ERRCODE_DX_WAIT_TIMEOUT		MAKE_SQLSTATE('D','X','0','0','4')
 
 /* a lazily prepared, kept SPI plan */
 typedef struct DxPlan

@@ -22,6 +22,12 @@
  * Claim before run, each committed, is what counts deliveries: see the
  * poison accounting in dispatcher.c (RunSuspect).
  *
+ * Transient errors (DxTransientError) are not the work's own failure: a
+ * turn or attempt that hits one is rolled back and put back with its
+ * delivery counted, made visible again after DxTransientBackoffMs, and so
+ * goes through the suspect path like the work of a crashed process: it
+ * fails as poison only after duroxide.max_attempts deliveries.
+ *
  * Orderly stops are not deliveries: a worker stopped by SIGTERM (fast
  * shutdown, pg_terminate_backend) gives its claims back with their counts
  * decremented before it exits (ReleaseOwnClaims), so a long activity is not
@@ -97,6 +103,46 @@ MsUntilPlan(DxPlan *plan)
 	return (long) Max(Min(DatumGetInt64(d) + 1, duroxide_poll_interval), 1);
 }
 
+
+/* ------------------------------------------------------------------------
+ * Transient errors
+ * ------------------------------------------------------------------------ */
+
+/*
+ * True for an error that says nothing about the turn or attempt itself and
+ * may not recur: an administrator's cancel (pg_cancel_backend; not a
+ * statement_timeout, which is the code's own), a deadlock, a serialization
+ * failure, running out of memory, a lock that was not available in time.
+ */
+bool
+DxTransientError(const ErrorData *e)
+{
+	if (e == NULL)
+		return false;
+	switch (e->sqlerrcode)
+	{
+		case ERRCODE_QUERY_CANCELED:
+			/* the untranslated text of ProcessInterrupts' user-request cancel */
+			return e->message_id != NULL &&
+				strcmp(e->message_id, "canceling statement due to user request") == 0;
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_OUT_OF_MEMORY:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* delay before the next delivery of work whose last one hit a transient error */
+int
+DxTransientBackoffMs(int deliveries)
+{
+	int			shift = Min(Max(deliveries, 1) - 1, 10);
+
+	return Min(100 << shift, 30000);
+}
 
 /* ------------------------------------------------------------------------
  * Claim recovery
@@ -361,6 +407,14 @@ duroxide_worker_main(Datum arg)
 		bool		found = false;
 
 		ResetLatch(MyLatch);
+
+		/*
+		 * A cancel (pg_cancel_backend) that arrives between batches has no
+		 * statement to cancel: ignore it, as a backend waiting for a command
+		 * does, rather than let the ERROR end the process.  One that arrives
+		 * during a turn or an attempt is a transient error (see above).
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

@@ -38,6 +38,13 @@ typedef struct DxWorkKind
 	void		(*committed) (void *items, int n);
 } DxWorkKind;
 
+/*
+ * Transient errors: a turn or activity attempt that hits one is rolled back
+ * and retried with backoff (counted like a crash) instead of failing.
+ */
+extern bool DxTransientError(const ErrorData *e);
+extern int	DxTransientBackoffMs(int deliveries);
+
 extern void DxBeginTxn(const char *what);
 extern void DxCommitTxn(void);
 extern int	DxRunBatchHere(const DxWorkKind *k, int slot);
