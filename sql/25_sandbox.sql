@@ -231,13 +231,49 @@ SELECT status, output->'activity'->>'search_path' AS activity_path,
   FROM duroxide.wait_for_orchestration('sb-work-role-path', 60000);
 ALTER ROLE sb_victim RESET search_path;
 
--- section: EXECUTE is checked at every call, so a REVOKE takes effect
+-- section: using another role's registration runs its code as that role:
+-- like a SECURITY DEFINER function, it needs EXECUTE on the function
+SET ROLE sb_victim;
+CREATE FUNCTION sb_app.private(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '"private"'::jsonb $$;
+REVOKE ALL ON FUNCTION sb_app.private(duroxide.activity_context, jsonb) FROM PUBLIC;
+SELECT duroxide.register_activity('sb_private', 'sb_app.private');
+CREATE FUNCTION sb_app.private_orch(ctx duroxide.context, input jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'sb_private'); END $$;
+REVOKE ALL ON FUNCTION sb_app.private_orch(duroxide.context, jsonb) FROM PUBLIC;
+SELECT duroxide.register_orchestration('sb_private_orch', 'sb_app.private_orch');
+SELECT duroxide.start_orchestration('sb-private-own', 'sb_private_orch');
+SET ROLE sb_attacker;
+CREATE FUNCTION sb_evil.use_private(ctx duroxide.context, input jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'sb_private'); END $$;
+CREATE FUNCTION sb_evil.start_private(ctx duroxide.context, input jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_sub_orchestration(ctx, 'sb_private_orch'); END $$;
+SELECT duroxide.register_orchestration('sb_use_private', 'sb_evil.use_private');
+SELECT duroxide.register_orchestration('sb_start_private', 'sb_evil.start_private');
+-- a start of the victim's orchestration: refused at once
+SELECT duroxide.start_orchestration('sb-private-steal', 'sb_private_orch');
+-- scheduling the victim's activity, starting it as a child: the turn fails
+SELECT duroxide.start_orchestration('sb-private-use', 'sb_use_private');
+SELECT duroxide.start_orchestration('sb-private-child', 'sb_start_private');
+RESET ROLE;
+SELECT i, s.status, s.output, s.error
+  FROM unnest(ARRAY['sb-private-child', 'sb-private-own', 'sb-private-use']) i,
+       LATERAL duroxide.wait_for_orchestration(i, 60000) s;
+SELECT count(*) AS attacker_ran_private FROM duroxide.history h
+ WHERE h.instance_id LIKE 'sb-private-%' AND h.instance_id <> 'sb-private-own'
+   AND h.event_type IN ('ActivityScheduled', 'ActivityCompleted', 'SubOrchestrationScheduled');
+
+-- section: EXECUTE is checked again at every call, so a REVOKE takes effect
+-- for what is already registered and scheduled
 SET ROLE sb_victim;
 CREATE FUNCTION sb_app.lend(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT '"lent"'::jsonb $$;
 REVOKE ALL ON FUNCTION sb_app.lend(duroxide.activity_context, jsonb) FROM PUBLIC;
 GRANT USAGE ON SCHEMA sb_app TO sb_attacker;
 GRANT EXECUTE ON FUNCTION sb_app.lend(duroxide.activity_context, jsonb) TO sb_attacker;
+CREATE FUNCTION sb_app.use_lend(ctx duroxide.context, input jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'sb_lend'); END $$;
+SELECT duroxide.register_orchestration('sb_use_lend', 'sb_app.use_lend');
 SET ROLE sb_attacker;
 CREATE FUNCTION sb_evil.borrow(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'sb_lend'); END $$;
@@ -248,14 +284,23 @@ RESET ROLE;
 SELECT status, output FROM duroxide.wait_for_orchestration('sb-borrow-1', 60000);
 SET ROLE sb_victim;
 REVOKE EXECUTE ON FUNCTION sb_app.lend(duroxide.activity_context, jsonb) FROM sb_attacker;
+-- the attacker's own registration now fails when it runs (as the attacker)
 SET ROLE sb_attacker;
 SELECT duroxide.start_orchestration('sb-borrow-2', 'sb_borrow');
 RESET ROLE;
 SELECT status, error FROM duroxide.wait_for_orchestration('sb-borrow-2', 60000);
--- and for an orchestration function
+-- the victim may schedule the attacker's registration (it owns the function),
+-- but the attempt runs as the attacker, who lost EXECUTE: refused at the call
+SET ROLE sb_victim;
+SELECT duroxide.start_orchestration('sb-borrow-victim', 'sb_use_lend');
+RESET ROLE;
+SELECT status, error FROM duroxide.wait_for_orchestration('sb-borrow-victim', 60000);
+-- an orchestration function whose owner lost EXECUTE after the start
 SET ROLE sb_attacker;
-REVOKE EXECUTE ON FUNCTION sb_evil.borrow(duroxide.context, jsonb) FROM PUBLIC, sb_attacker;
+BEGIN;
 SELECT duroxide.start_orchestration('sb-borrow-3', 'sb_borrow');
+REVOKE EXECUTE ON FUNCTION sb_evil.borrow(duroxide.context, jsonb) FROM PUBLIC, sb_attacker;
+COMMIT;
 RESET ROLE;
 SELECT status, error FROM duroxide.wait_for_orchestration('sb-borrow-3', 60000);
 
@@ -263,9 +308,10 @@ SELECT status, error FROM duroxide.wait_for_orchestration('sb-borrow-3', 60000);
 SELECT count(*) AS deleted FROM (SELECT duroxide.delete_instance(instance_id) FROM duroxide.instances
   WHERE instance_id LIKE 'sb-%' AND parent_instance_id IS NULL) d;
 SELECT count(*) AS unregistered FROM (
-  SELECT duroxide.unregister_orchestration(n) FROM unnest(ARRAY['sb_attack', 'sb_work', 'sb_borrow']) n
+  SELECT duroxide.unregister_orchestration(n)
+    FROM unnest(ARRAY['sb_attack', 'sb_work', 'sb_borrow', 'sb_use_lend', 'sb_private_orch', 'sb_use_private', 'sb_start_private']) n
   UNION ALL
-  SELECT duroxide.unregister_activity(n) FROM unnest(ARRAY['sb_poison', 'sb_record', 'sb_probe', 'sb_lend']) n) u;
+  SELECT duroxide.unregister_activity(n) FROM unnest(ARRAY['sb_poison', 'sb_record', 'sb_probe', 'sb_lend', 'sb_private']) n) u;
 DROP SCHEMA sb_evil CASCADE;
 DROP SCHEMA sb_app CASCADE;
 DROP ROLE sb_attacker;

@@ -291,6 +291,8 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	DxEngineSave save;
 	Oid			existing = InvalidOid;
+	char	   *resolved;
+	DxFunctionInfo fi;
 
 	if (!IsEngineUser(caller))
 		ereport(ERROR,
@@ -300,8 +302,11 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 
 	DxCheckPayload("input", input);
 	SPI_connect();
+	resolved = DxResolveVersion(name, version);
+	if (DxLookupOrchestration(name, resolved, &fi))
+		DxCheckMayUse(&fi, psprintf("orchestration \"%s\" version %s", name, resolved));
 	DxEngineBegin(&save);
-	values[2] = CStringGetTextDatum(DxResolveVersion(name, version));
+	values[2] = CStringGetTextDatum(resolved);
 	values[0] = CStringGetTextDatum(instance_id);
 	values[1] = CStringGetTextDatum(name);
 	values[3] = input ? JsonbPGetDatum(input) : (Datum) 0;

@@ -49,6 +49,8 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -236,13 +238,29 @@ RegistryQuery(RegistryKind kind, const char *name, const char *version, Registry
 	return found;
 }
 
+static void ResolveAsEngine(RegistryEntry *e, MemoryContext cxt);
+
 /*
  * Resolve e's identity to a function (names in cxt).  Leaves e->fn invalid
  * when nothing has that identity.  The identity is qualified throughout, so
- * the result does not depend on search_path.
+ * the result does not depend on search_path; it is resolved with the
+ * engine's rights, so it does not depend on the caller's USAGE on the
+ * function's schema either (the cache is shared by every caller in the
+ * backend; who may use a registration is DxCheckMayUse's question).
  */
 static void
 Resolve(RegistryEntry *e, MemoryContext cxt)
+{
+	DxEngineSave save;
+
+	DxEngineBegin(&save);
+	ResolveAsEngine(e, cxt);
+	DxEngineEnd(&save);
+}
+
+/* Resolve's work */
+static void
+ResolveAsEngine(RegistryEntry *e, MemoryContext cxt)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum		d;
@@ -352,6 +370,31 @@ bool
 DxLookupActivity(const char *name, DxFunctionInfo *info)
 {
 	return LookupFunction(REG_ACTIVITY, name, NULL, info);
+}
+
+/*
+ * Using a registration (scheduling an activity, starting an orchestration)
+ * runs its function as the role that registered it, with the input the
+ * caller chooses: like calling a SECURITY DEFINER function, it needs EXECUTE
+ * on that function.  Checked for the current user (the caller of
+ * start_orchestration, or an orchestration's owner while its code runs)
+ * when the registration is first used, not on replay.  A registration
+ * whose function cannot run is let through: its run reports the problem.
+ */
+void
+DxCheckMayUse(const DxFunctionInfo *info, const char *what)
+{
+	Oid			role = GetUserId();
+
+	if (!OidIsValid(info->fn) || role == info->owner || DxProcExecutable(info->fn, role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to use %s", what),
+			 errdetail("It runs as the role that registered it, and using it requires EXECUTE on its function %s.",
+					   info->identity),
+			 errhint("The function's owner can GRANT EXECUTE ON FUNCTION %s TO %s.",
+					 info->identity, quote_identifier(GetUserNameFromId(role, false)))));
 }
 
 /*

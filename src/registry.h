@@ -34,6 +34,7 @@ typedef struct DxFunctionInfo
 extern bool DxLookupOrchestration(const char *name, const char *version, DxFunctionInfo *info);
 extern bool DxLookupActivity(const char *name, DxFunctionInfo *info);
 extern char *DxFunctionProblem(const DxFunctionInfo *info, const char *what);
+extern void DxCheckMayUse(const DxFunctionInfo *info, const char *what);
 extern char *DxResolveVersion(const char *name, const char *version);
 extern char *DxFunctionIdentity(Oid fn);
 

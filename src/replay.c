@@ -599,7 +599,7 @@ DxRetryDelay(const DxRetryPolicy *p, int failed_attempt)
  * Scheduling
  * ------------------------------------------------------------------------ */
 
-/* check that an activity is registered (live scheduling only) */
+/* check that an activity is registered and the owner may use it (live scheduling only) */
 static void
 CheckActivityRegistered(const char *name)
 {
@@ -610,6 +610,7 @@ CheckActivityRegistered(const char *name)
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("activity \"%s\" is not registered", name),
 				 errhint("Register it with duroxide.register_activity(name, function).")));
+	DxCheckMayUse(&fi, psprintf("activity \"%s\"", name));
 }
 
 /* schedule_activity and schedule_activity_with_retry */
@@ -756,15 +757,18 @@ duroxide_schedule_wait_for_event(PG_FUNCTION_ARGS)
 	return MakeTask(fcinfo, t, id, EV_EVENT_SUBSCRIBED);
 }
 
-/* resolve a version for a child or detached start (live only) */
+/* resolve a version for a child or detached start, which the owner must be allowed to use (live only) */
 static char *
 ResolveVersion(const char *name, const char *version)
 {
 	char	   *v;
+	DxFunctionInfo fi;
 
 	SPI_connect();
 	v = MemoryContextStrdup(dx_turn->cxt, DxResolveVersion(name, version));
 	SPI_finish();
+	if (DxLookupOrchestration(name, v, &fi))
+		DxCheckMayUse(&fi, psprintf("orchestration \"%s\" version %s", name, v));
 	return v;
 }
 

@@ -50,13 +50,7 @@
 #include "utils/tuplestore.h"
 
 #include "sandbox.h"
-
-#if PG_VERSION_NUM >= 160000
-#define DxProcExecutable(fn, role) \
-	(object_aclcheck(ProcedureRelationId, (fn), (role), ACL_EXECUTE) == ACLCHECK_OK)
-#else
-#define DxProcExecutable(fn, role) (pg_proc_aclcheck((fn), (role), ACL_EXECUTE) == ACLCHECK_OK)
-#endif
+#include "util.h"
 
 #if PG_VERSION_NUM >= 170000
 #define DxLocalXid() (MyProc->vxid.lxid)
