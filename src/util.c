@@ -14,6 +14,8 @@
 #include "miscadmin.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
+#include "utils/acl.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -250,6 +252,17 @@ DxEngineEnd(DxEngineSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 	AtEOXact_GUC(true, save->guc_nest);
+}
+
+/* true when role may EXECUTE function fn */
+bool
+DxProcExecutable(Oid fn, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, fn, role, ACL_EXECUTE) == ACLCHECK_OK;
+#else
+	return pg_proc_aclcheck(fn, role, ACL_EXECUTE) == ACLCHECK_OK;
+#endif
 }
 
 /* the oid of a type in schema duroxide */

@@ -74,13 +74,7 @@ extern void DxEngineBegin(DxEngineSave *save);
 extern void DxEngineEnd(DxEngineSave *save);
 #define DX_ENGINE_SEARCH_PATH "pg_catalog, pg_temp"
 
-/* true when role may EXECUTE function fn (the acl API was renamed in 16) */
-#if PG_VERSION_NUM >= 160000
-#define DxProcExecutable(fn, role) \
-	(object_aclcheck(ProcedureRelationId, (fn), (role), ACL_EXECUTE) == ACLCHECK_OK)
-#else
-#define DxProcExecutable(fn, role) (pg_proc_aclcheck((fn), (role), ACL_EXECUTE) == ACLCHECK_OK)
-#endif
+extern bool DxProcExecutable(Oid fn, Oid role);
 
 extern Oid	DxTypeOid(const char *name);
 extern Datum DxFormRow(const char *name, int natts, Datum *values, bool *nulls);
