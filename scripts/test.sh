@@ -442,6 +442,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-test.XXXXXX")"
 tar -C "$ROOT" \
     --exclude=./.git --exclude=./demo_data --exclude='./tmp_check*' \
     --exclude=./output_iso --exclude=./results --exclude=./log \
+    --exclude=./tmp_valgrind --exclude=./output_vg \
     --exclude=./regression.diffs --exclude=./regression.out \
     -cf - . | tar -C "$WORK" -xf -
 if [ "$(id -u)" -eq 0 ]; then

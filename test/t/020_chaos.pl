@@ -48,7 +48,7 @@ my $seconds = $ENV{DUROXIDE_CHAOS_SECONDS} // 45;
 my $seed = $ENV{DUROXIDE_CHAOS_SEED} // (int(time() * 1000) ^ $$) % 1000000007;
 my $with_cancel = $ENV{DUROXIDE_CHAOS_CANCEL} // 1;
 srand($seed);
-diag("chaos: $seconds s of load, seed $seed (DUROXIDE_CHAOS_SEED=$seed reproduces the schedule), "
+diag("chaos: $seconds s of load, seed $seed (DUROXIDE_CHAOS_SEED=$seed repeats its random choices), "
 	  . 'pg_cancel_backend of workers ' . ($with_cancel ? 'on' : 'off (DUROXIDE_CHAOS_CANCEL=0)'));
 
 my $node = new_node(
@@ -241,24 +241,34 @@ sub expected_end
 # ---------------------------------------------------------------------------
 # running SQL while the server may be restarting
 
+my $psql_deaths = 0;
+
 # run $sql; true when psql succeeded (false also when the outcome is unknown:
 # the connection broke; callers only retry what is idempotent)
 sub try_sql
 {
 	my ($sql) = @_;
-	my ($out, $err, $timed_out);
-	my $ret = $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
-		on_error_stop => 1, timeout => 60, timed_out => \$timed_out);
-	return defined $ret && $ret == 0;
+	my $out = try_query($sql);
+	return defined $out;
 }
 
 # the SQL result, or undef when the server is not answering
 sub try_query
 {
 	my ($sql) = @_;
-	my ($out, $err, $timed_out);
-	my $ret = $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
-		on_error_stop => 1, timeout => 60, timed_out => \$timed_out);
+	my ($out, $err, $timed_out, $ret);
+	# psql may also die (when it is killed by a signal): that is a failure too
+	my $ok = eval {
+		$ret = $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+			on_error_stop => 1, timeout => 60, timed_out => \$timed_out);
+		1;
+	};
+	unless ($ok)
+	{
+		$psql_deaths++;
+		note("psql died: $@");
+		return undef;
+	}
 	return defined $ret && $ret == 0 ? $out : undef;
 }
 
@@ -444,9 +454,15 @@ sub inject_fault
 	return unless kill('KILL', $pid);
 	$faults{$fault}++;
 	# the postmaster restarts everything; wait until the engine is back
-	my $back = $node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset)
-	  && $node->poll_query_until('postgres', $worker_counts_sql, '1 2 2');
-	$recover_failures++ unless $back;
+	my $back = eval {
+		$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset)
+		  && $node->poll_query_until('postgres', $worker_counts_sql, '1 2 2');
+	};
+	unless ($back)
+	{
+		$recover_failures++;
+		diag("no recovery after the $fault of process $pid: " . ($@ || 'the engine did not come back'));
+	}
 }
 
 # ---------------------------------------------------------------------------
@@ -502,6 +518,7 @@ for my $try (1 .. 100)
 ok(!@unstarted && !%pending_event && !%pending_cancel,
 	'every instance was started, every event raised, every cancel made');
 is($recover_failures, 0, 'the engine came back after every kill');
+note("psql calls that died (retried): $psql_deaths");
 
 # ---------------------------------------------------------------------------
 # the end state
@@ -520,7 +537,7 @@ SELECT i.instance_id, i.orchestration_name, i.status,
        (SELECT count(*) FROM public.effects e WHERE e.instance_id LIKE i.instance_id || '/%')
   FROM duroxide.instances i ORDER BY 1});
 
-my (%by_name, @wrong, @cancel_bug, %status_count);
+my (%by_name, @wrong, @cancel_bug, @cancel_bug_ids, %status_count);
 my ($n_instances, $want_effects, $from_loaders, $cancel_bug_effects) = (0, 0, 0, 0);
 for my $line (split /\n/, $rows)
 {
@@ -544,6 +561,7 @@ for my $line (split /\n/, $rows)
 	if ($error =~ /canceling statement due to user request/)
 	{
 		push @cancel_bug, $what;
+		push @cancel_bug_ids, $id;
 		$cancel_bug_effects += $want_n - $effects;
 	}
 }
@@ -558,6 +576,22 @@ if (@cancel_bug)
 		  . 'pg_cancel_backend of a worker that hit a turn or an activity attempt (issue 9: '
 		  . 'transient errors must be retried; run with DUROXIDE_CHAOS_CANCEL=0 to leave cancels out); '
 		  . "they lack $cancel_bug_effects of the expected effect rows");
+	# where the cancel hit: an activity attempt (recorded as the activity's
+	# own failure), a child, or the turn itself
+	my $ids = join(',', map { "'$_'" } @cancel_bug_ids);
+	my %hit = map { split /\|/ } split /\n/, $node->safe_psql(
+		'postgres', qq{
+SELECT instance_id, string_agg(DISTINCT event_type, '+')
+  FROM duroxide.history
+ WHERE instance_id IN ($ids) AND event_type IN ('ActivityFailed', 'SubOrchestrationFailed')
+   AND data->>'error' LIKE 'canceling statement due to user request%'
+ GROUP BY 1});
+	my %where;
+	$where{ $hit{$_} // 'the turn itself (no failed activity or child)' }++ for @cancel_bug_ids;
+	diag('  where the cancel hit: '
+		  . join(', ', map { "$_: $where{$_}" } sort keys %where)
+		  . ' (ActivityFailed: an activity attempt was cancelled and its error taken as the '
+		  . "activity's own; SubOrchestrationFailed: its child failed so)");
 }
 
 assert_effects_once($node, $want_effects,
