@@ -4,6 +4,8 @@
 #   make installcheck             all three test tiers, each on its own
 #                                 temporary instance with duroxide preloaded
 #                                 (run as a non-root user, e.g. postgres)
+#   make valgrind-check           the pg_regress files with the server under
+#                                 valgrind memcheck (after make install)
 
 MODULE_big = duroxide
 OBJS = \
