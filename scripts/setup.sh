@@ -21,9 +21,10 @@ SETUP_LOG="${SETUP_LOG:-/tmp/duroxide-setup.log}"
 
 # postgresql-15 ships the contrib modules and pgbench on Debian 12
 # (postgresql-contrib-15 is only a virtual package there); perl brings prove;
-# valgrind runs the server under memcheck (the `valgrind` test tier).
+# valgrind runs the server under memcheck (the `valgrind` test tier), with
+# libc6-dbg (recommended by valgrind) so that C library frames have names.
 PACKAGES=(build-essential pkg-config perl postgresql-15 postgresql-server-dev-15
-          libjson-c-dev libipc-run-perl valgrind)
+          libjson-c-dev libipc-run-perl valgrind libc6-dbg)
 
 say() { printf 'setup: %s\n' "$*"; }
 
