@@ -518,7 +518,7 @@ for my $try (1 .. 100)
 ok(!@unstarted && !%pending_event && !%pending_cancel,
 	'every instance was started, every event raised, every cancel made');
 is($recover_failures, 0, 'the engine came back after every kill');
-note("psql calls that died (retried): $psql_deaths");
+
 
 # ---------------------------------------------------------------------------
 # the end state
@@ -625,8 +625,8 @@ diag(sprintf('  faults: %d kills (%s), %d crash restarts; pg_cancel_backend: %s'
 		$with_cancel
 		? join(', ', map { "$_ " . ($faults{"cancel $_"} // 0) } 'dispatcher', 'activity worker')
 		: 'off'));
-diag(sprintf('  cancel_orchestration: %d, raise_event: %d, effects: %d rows',
-		$figures{cancel_orchestration}, $figures{raise_event}, $effect_rows));
+diag(sprintf('  cancel_orchestration: %d, raise_event: %d, effects: %d rows; psql calls of the test that died (retried): %d',
+		$figures{cancel_orchestration}, $figures{raise_event}, $effect_rows, $psql_deaths));
 
 $node->stop;
 done_testing();
