@@ -6,6 +6,8 @@
 #                                 (run as a non-root user, e.g. postgres)
 #   make installcheck-nopreload   test/nopreload on a temporary instance
 #                                 WITHOUT duroxide preloaded
+#   make valgrind-check           the pg_regress files with the server under
+#                                 valgrind memcheck (after make install)
 
 MODULE_big = duroxide
 OBJS = \
@@ -40,6 +42,14 @@ ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isol
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=./output_iso \
 	--temp-instance=./tmp_check_iso --temp-config=$(srcdir)/test/duroxide_iso.conf --load-extension=duroxide
 
+# make valgrind-check runs the same files with the server under valgrind
+# (see the target below): its own temporary instance and output directory
+ifdef DUROXIDE_VALGRIND
+REGRESS_OPTS = --temp-instance=./output_vg/tmp_check --outputdir=./output_vg \
+	--temp-config=$(srcdir)/test/duroxide_test.conf --temp-config=$(srcdir)/test/duroxide_valgrind.conf \
+	--load-extension=duroxide
+endif
+
 # TAP: test/t/*.pl with PostgreSQL::Test::Cluster
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
@@ -51,7 +61,7 @@ NOPRELOAD_OPTS = --inputdir=$(srcdir)/test/nopreload --outputdir=./output_noprel
 	--dbname=contrib_regression
 
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log \
-	tmp_check_nopreload output_nopreload
+	tmp_check_nopreload output_nopreload tmp_valgrind output_vg
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -64,3 +74,21 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 .PHONY: installcheck-nopreload
 installcheck-nopreload: submake
 	$(pg_regress_installcheck) $(NOPRELOAD_OPTS) $(NOPRELOAD)
+
+# make valgrind-check: the pg_regress files (sql/ + expected/) on a temporary
+# instance whose postmaster, and every process it forks, runs under valgrind
+# memcheck (scripts/valgrind-pg.sh puts a wrapper in a copy of PG_CONFIG's
+# installation, duroxide included: run `make install` first).  Fails when a
+# test fails or when memcheck reports an error with a frame in duroxide's
+# code (scripts/valgrind-report.sh); PostgreSQL's own errors are suppressed
+# by test/valgrind.supp.  Per-process logs: tmp_valgrind/logs/<pid>.log.
+VALGRIND_DIR = ./tmp_valgrind
+
+valgrind-check:
+	rm -rf $(VALGRIND_DIR) ./output_vg
+	@vgpg="$$(PG_CONFIG='$(PG_CONFIG)' bash $(srcdir)/scripts/valgrind-pg.sh $(VALGRIND_DIR)/pg $(VALGRIND_DIR)/logs $(srcdir)/test/valgrind.supp)" || exit 1; \
+	PGCTLTIMEOUT=600 $(MAKE) installcheck PG_CONFIG="$$vgpg" DUROXIDE_VALGRIND=1 ISOLATION= TAP_TESTS=; rc=$$?; \
+	bash $(srcdir)/scripts/valgrind-report.sh $(VALGRIND_DIR)/logs $(srcdir) || rc=1; \
+	exit $$rc
+
+.PHONY: valgrind-check

@@ -3,7 +3,7 @@
 #
 # Idempotent.  As root on Debian 12: installs the Debian packages that are
 # missing (PostgreSQL 15 server and headers, json-c, the TAP test modules,
-# a C toolchain), then runs `make` and `make install` against PostgreSQL 15.
+# valgrind, a C toolchain), then runs `make` and `make install` against PostgreSQL 15.
 # apt output goes to a log file and is shown only when apt fails.
 #
 # Run as another user, it skips the package step (it cannot install) and
@@ -20,9 +20,11 @@ PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 SETUP_LOG="${SETUP_LOG:-/tmp/duroxide-setup.log}"
 
 # postgresql-15 ships the contrib modules and pgbench on Debian 12
-# (postgresql-contrib-15 is only a virtual package there); perl brings prove.
+# (postgresql-contrib-15 is only a virtual package there); perl brings prove;
+# valgrind runs the server under memcheck (the `valgrind` test tier), with
+# libc6-dbg (recommended by valgrind) so that C library frames have names.
 PACKAGES=(build-essential pkg-config perl postgresql-15 postgresql-server-dev-15
-          libjson-c-dev libipc-run-perl)
+          libjson-c-dev libipc-run-perl valgrind libc6-dbg)
 
 say() { printf 'setup: %s\n' "$*"; }
 

@@ -15,6 +15,9 @@
 #       tap        test/t/*.pl, counted per assertion    (REGRESS= ISOLATION=)
 #       nopreload  test/nopreload/sql + expected, on a server WITHOUT
 #                  duroxide preloaded      (make installcheck-nopreload)
+#       valgrind   the regress files again, with the server under valgrind
+#                  memcheck (make valgrind-check): each file counts, plus
+#                  one for "no memcheck error in duroxide's code"
 #    Every other tier starts its own temporary instances with duroxide preloaded.
 # 4. Failures are explained (regression.diffs, server and TAP logs), a
 #    summary per tier is printed, and the last line is `N passed, N failed`.
@@ -24,10 +27,10 @@
 # Environment:
 #   PG_CONFIG             default /usr/lib/postgresql/15/bin/pg_config
 #   TEST_USER             OS user that runs the tests when run as root (postgres)
-#   TIERS                 tiers to run, default "regress isolation tap nopreload"
-#   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT
-#                         seconds each tier may take (1500, 900, 1500)
-#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY
+#   TIERS                 tiers to run, default "regress isolation tap nopreload valgrind"
+#   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT, VALGRIND_TIMEOUT
+#                         seconds each tier may take (1500, 900, 1500, 1800)
+#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY, VALGRIND_ONLY
 #                         run only these tests of a tier (space-separated
 #                         names: "00_setup 21_security", "dispatch_exclusive",
 #                         "test/t/010_kill_workers.pl"); for development
@@ -38,10 +41,11 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 TEST_USER="${TEST_USER:-postgres}"
-TIERS="${TIERS:-regress isolation tap nopreload}"
+TIERS="${TIERS:-regress isolation tap nopreload valgrind}"
 REGRESS_TIMEOUT="${REGRESS_TIMEOUT:-1500}"
 ISOLATION_TIMEOUT="${ISOLATION_TIMEOUT:-900}"
 TAP_TIMEOUT="${TAP_TIMEOUT:-1500}"
+VALGRIND_TIMEOUT="${VALGRIND_TIMEOUT:-1800}"
 export PG_CONFIG
 
 # the same locale and connection environment everywhere (CI, developers)
@@ -389,6 +393,56 @@ tier_nopreload() {
     record nopreload "$p" "$f" "$TIER_NOTE"
 }
 
+# the regress files with the server under valgrind memcheck (make
+# valgrind-check: scripts/valgrind-pg.sh, scripts/valgrind-report.sh,
+# test/valgrind.supp).  Counts each file as the regress tier does, plus one
+# test "memcheck" that fails on any error with a frame in duroxide's code
+# (the report is in the tier's output) or a process valgrind stopped.
+tier_valgrind() {
+    local tests p f counts log verdict start
+    tests="${VALGRIND_ONLY:-$(list_tests sql sql | tr '\n' ' ')}"
+    if [ -z "$tests" ]; then
+        record valgrind 0 0 "no tests"
+        return
+    fi
+    log="$WORK/.test_valgrind.log"
+    banner "valgrind"
+    start="$(date +%s)"
+    (
+        cd "$WORK" &&
+        as_test_user timeout --kill-after=30 "$VALGRIND_TIMEOUT" \
+            make valgrind-check PG_CONFIG="$PG_CONFIG" ${VALGRIND_ONLY:+REGRESS="$VALGRIND_ONLY"}
+    ) 2>&1 | tee "$log"
+    local rc="${PIPESTATUS[0]}"
+    stop_strays
+    TIER_NOTE="$(( $(date +%s) - start )) s"
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        TIER_NOTE="$TIER_NOTE; timed out after ${VALGRIND_TIMEOUT}s"
+    elif [ "$rc" -ne 0 ]; then
+        TIER_NOTE="$TIER_NOTE; make exited $rc"
+    fi
+    counts="$(count_regress "$log" $tests)"
+    read -r p f <<< "$counts"
+    p="${p:-0}" f="${f:-1}"
+    # the memcheck verdict: the report's last line, with no duroxide error
+    # and no process stopped by valgrind
+    verdict="$(grep '^valgrind: [0-9]* duroxide errors' "$log" | tail -n 1)"
+    if [ -n "$verdict" ] && [[ "$verdict" == "valgrind: 0 duroxide errors"* ]] &&
+       [[ "$verdict" != *"stopped by valgrind"* ]]; then
+        p=$((p + 1))
+    else
+        f=$((f + 1))
+        say "memcheck: ${verdict:-no report (the run did not finish)}"
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        show_diffs "$WORK/output_vg/regression.diffs"
+        show_file "$WORK/output_vg/log/postmaster.log" 100
+        show_file "$WORK/output_vg/log/initdb.log" 30
+    fi
+    record valgrind "$p" "$f" "$TIER_NOTE"
+}
+
 # ---------------------------------------------------------------------------
 
 banner "setup"
@@ -410,6 +464,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-test.XXXXXX")"
 tar -C "$ROOT" \
     --exclude=./.git --exclude=./demo_data --exclude='./tmp_check*' \
     --exclude=./output_iso --exclude=./output_nopreload --exclude=./results --exclude=./log \
+    --exclude=./tmp_valgrind --exclude=./output_vg \
     --exclude=./regression.diffs --exclude=./regression.out \
     -cf - . | tar -C "$WORK" -xf -
 if [ "$(id -u)" -eq 0 ]; then
@@ -423,6 +478,7 @@ for tier in $TIERS; do
         isolation) tier_isolation ;;
         tap) tier_tap ;;
         nopreload) tier_nopreload ;;
+        valgrind) tier_valgrind ;;
         *) say "unknown tier $tier"; TOTAL_FAILED=$((TOTAL_FAILED + 1)) ;;
     esac
 done

@@ -6,15 +6,18 @@
 -- section: the extension is installed (by --load-extension)
 SELECT extname FROM pg_extension WHERE extname = 'duroxide';
 
--- section: wait for the workers (at most ~30 s)
+-- section: wait for the workers (at most ~30 s, times the setting
+-- regress.wait_scale when a slow run sets it, e.g. under valgrind:
+-- test/duroxide_valgrind.conf)
 DO $$
 DECLARE
     i integer := 0;
+    scale integer := coalesce(nullif(current_setting('regress.wait_scale', true), ''), '1')::int;
 BEGIN
     WHILE NOT duroxide._workers_running() LOOP
         i := i + 1;
-        IF i > 600 THEN
-            RAISE EXCEPTION 'duroxide workers did not start within 30 s';
+        IF i > 600 * scale THEN
+            RAISE EXCEPTION 'duroxide workers did not start within % s', 30 * scale;
         END IF;
         PERFORM pg_sleep(0.05);
     END LOOP;
@@ -30,12 +33,13 @@ SELECT duroxide.get_system_metrics() -> 'total_instances' AS total_instances;
 -- section: helpers shared by the later files (schema regress)
 CREATE SCHEMA regress;
 
--- wait (at most 5 s) until no message and no activity attempt is ready to
--- run: what reaches an instance after it ended is dropped by a later turn
+-- wait (at most 5 s, times regress.wait_scale) until no message and no
+-- activity attempt is ready to run: what reaches an instance after it ended
+-- is dropped by a later turn
 CREATE PROCEDURE regress.settle()
 LANGUAGE plpgsql AS $$
 BEGIN
-    FOR i IN 1 .. 100 LOOP
+    FOR i IN 1 .. 100 * coalesce(nullif(current_setting('regress.wait_scale', true), ''), '1')::int LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q WHERE q.visible_at <= now())
               AND NOT EXISTS (SELECT 1 FROM duroxide.worker_queue w WHERE w.visible_at <= now());
         PERFORM pg_sleep(0.05);
@@ -43,11 +47,12 @@ BEGIN
 END
 $$;
 
--- wait (bounded) until an instance's current history has an event of a type
+-- wait (bounded: 30 s times regress.wait_scale) until an instance's current
+-- history has an event of a type
 CREATE PROCEDURE regress.wait_for_event_type(p_id text, p_type text)
 LANGUAGE plpgsql AS $$
 BEGIN
-    FOR i IN 1 .. 600 LOOP
+    FOR i IN 1 .. 600 * coalesce(nullif(current_setting('regress.wait_scale', true), ''), '1')::int LOOP
         IF EXISTS (SELECT 1 FROM duroxide.get_history(p_id) h WHERE h.event_type = p_type) THEN
             RETURN;
         END IF;
@@ -57,11 +62,12 @@ BEGIN
 END
 $$;
 
--- wait (bounded) until an instance's custom status equals a value
+-- wait (bounded: 30 s times regress.wait_scale) until an instance's custom
+-- status equals a value
 CREATE PROCEDURE regress.wait_for_status(p_id text, p_status jsonb)
 LANGUAGE plpgsql AS $$
 BEGIN
-    FOR i IN 1 .. 600 LOOP
+    FOR i IN 1 .. 600 * coalesce(nullif(current_setting('regress.wait_scale', true), ''), '1')::int LOOP
         IF (SELECT s.custom_status FROM duroxide.get_orchestration_status(p_id) s)
            IS NOT DISTINCT FROM p_status THEN
             RETURN;
