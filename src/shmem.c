@@ -38,6 +38,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "shmem.h"
 
 #define DX_MAX_PENDING_WAITERS 32
@@ -174,7 +175,7 @@ DxSlotAttach(int slot, DxWorkerKind kind)
 		elog(ERROR, "duroxide: worker slot %d is already taken by process %d", slot, (int) other);
 	}
 	s->pid = MyProcPid;
-	s->procno = MyProc->pgprocno;
+	s->procno = DxMyProcNumber();
 	s->dboid = MyDatabaseId;
 	s->kind = kind;
 	s->state = DX_STATE_STARTING;
@@ -376,9 +377,9 @@ DxRequestWaiterWake(const char *instance_id)
 void
 DxWaiterRegister(const char *instance_id)
 {
-	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
 		return;
-	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, DxInstanceHash(instance_id));
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, DxInstanceHash(instance_id));
 	pg_memory_barrier();
 }
 
@@ -386,9 +387,9 @@ DxWaiterRegister(const char *instance_id)
 void
 DxWaiterUnregister(void)
 {
-	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
 		return;
-	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, 0);
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, 0);
 }
 
 /* set the latches the committed transaction asked for */
