@@ -23,7 +23,11 @@ EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)
 HEADERS_duroxide = src/duroxide.h
 
-PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null)
+# the extension version the library is built for (workers wait until the
+# installed extension has it): default_version in duroxide.control
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(dir $(firstword $(MAKEFILE_LIST)))duroxide.control)
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null) -DDX_EXTENSION_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
 SHLIB_LINK = $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 
@@ -48,3 +52,4 @@ include $(PGXS)
 
 # PGXS does not track header dependencies: every object depends on them all
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+src/worker.o: $(srcdir)/duroxide.control

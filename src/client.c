@@ -35,6 +35,7 @@
 #include "registry.h"
 #include "shmem.h"
 #include "util.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(duroxide_wait_for_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_start_orchestration);
@@ -76,6 +77,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
+	DxRequireExtensionVersion();
 	if (pg_class_aclcheck(instances, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -235,6 +235,8 @@ DxWorkerStateName(DxWorkerState state)
 			return "busy";
 		case DX_STATE_WAITING_EXTENSION:
 			return "waiting for CREATE EXTENSION";
+		case DX_STATE_WAITING_UPDATE:
+			return "waiting for ALTER EXTENSION UPDATE";
 	}
 	return "unknown";
 }

@@ -41,6 +41,7 @@ typedef struct DxWorkKind
 extern void DxBeginTxn(const char *what);
 extern void DxCommitTxn(void);
 extern int	DxRunBatchHere(const DxWorkKind *k, int slot);
+extern void DxRequireExtensionVersion(void);
 
 extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
 
