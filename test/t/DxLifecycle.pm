@@ -95,16 +95,21 @@ sub install_dirs
 	return ("$sharedir/extension", $pkglibdir);
 }
 
-# build duroxide 0.1.0 and install it into a private installation
+# build duroxide 0.1.0 (once per test run: the build directory in tmp_check
+# is shared by the test files) and install it into a private installation
 # (library, control file with default_version 0.1.0, install script)
 sub install_old
 {
 	my ($install) = @_;
 	my $src = old_source() or die 'no 0.1.0 source';
-	my $build = "$install.old-build";
-	run_or_die('cp', '-a', $src, $build);
-	run_or_die('make', '-C', $build, '-s', 'clean');
-	run_or_die('make', '-C', $build, '-s', "PG_CONFIG=$install/bin/pg_config");
+	my $build = "$PostgreSQL::Test::Utils::tmp_check/duroxide-0.1.0-build";
+	unless (-f "$build/duroxide.so")
+	{
+		run_or_die('rm', '-rf', $build);
+		run_or_die('cp', '-a', $src, $build);
+		run_or_die('make', '-C', $build, '-s', 'clean');
+		run_or_die('make', '-C', $build, '-s', "PG_CONFIG=$install/bin/pg_config");
+	}
 	# not the header: the include directory is shared with the system's
 	run_or_die('make', '-C', $build, '-s', 'install', 'HEADERS_duroxide=', "PG_CONFIG=$install/bin/pg_config");
 	return;
