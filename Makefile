@@ -4,6 +4,11 @@
 #   make installcheck             all three test tiers, each on its own
 #                                 temporary instance with duroxide preloaded
 #                                 (run as a non-root user, e.g. postgres)
+#   make dist                     duroxide-VERSION.zip and .tar.gz of HEAD
+#                                 (git archive; VERSION from duroxide.control)
+#
+# Builds against PostgreSQL 15, 17 and 18 (PG_CONFIG picks the server);
+# src/compat.h holds the differences between them.
 
 MODULE_big = duroxide
 OBJS = \
@@ -44,7 +49,18 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --outputdir=./output_iso \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log
+EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log \
+	duroxide-*.zip duroxide-*.tar.gz
+
+# release archives of the committed tree (HEAD), for PGXN and downloads
+DISTNAME = duroxide-$(EXTVERSION)
+dist:
+	@grep -q '"version": "$(EXTVERSION)"' $(srcdir)/META.json || \
+		{ echo "META.json does not say version $(EXTVERSION)"; exit 1; }
+	git archive --format=zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
+	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
+	@echo "$(DISTNAME).zip and $(DISTNAME).tar.gz (from $$(git rev-parse --short HEAD))"
+.PHONY: dist
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
