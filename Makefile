@@ -52,6 +52,10 @@ PROVE_TESTS = test/t/*.pl
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log \
 	duroxide-*.zip duroxide-*.tar.gz
 
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
 # release archives of the committed tree (HEAD), for PGXN and downloads
 DISTNAME = duroxide-$(EXTVERSION)
 dist:
@@ -61,10 +65,6 @@ dist:
 	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
 	@echo "$(DISTNAME).zip and $(DISTNAME).tar.gz (from $$(git rev-parse --short HEAD))"
 .PHONY: dist
-
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
-include $(PGXS)
 
 # PGXS does not track header dependencies: every object depends on them all
 $(OBJS): $(wildcard $(srcdir)/src/*.h)

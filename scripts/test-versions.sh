@@ -207,7 +207,7 @@ run_version() {
     unmount_all
 
     # the tier lines of test.sh's summary, and its totals (its last line)
-    SUMMARY+=("PostgreSQL $major (Debian $suite, $(in_root "$root" /usr/lib/postgresql/"$major"/bin/postgres --version 2>/dev/null | awk '{print $NF}')):")
+    SUMMARY+=("PostgreSQL $major (Debian $suite, $(in_root "$root" /usr/lib/postgresql/"$major"/bin/postgres --version 2>/dev/null | awk '{print $3}')):")
     while IFS= read -r line; do
         SUMMARY+=("$line")
     done < <(awk '/^======== summary ========$/ { s = 1; next } s' "$out" | sed '$d')
