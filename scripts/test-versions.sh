@@ -179,8 +179,10 @@ run_version() {
     # a fresh copy of the tree, and the 0.1.0 source
     rm -rf "$root/build"
     mkdir -p "$root/build/duroxide"
+    # without build products: those of this machine are for PostgreSQL 15
     tar -C "$ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./output_iso \
-        --exclude=./results --exclude=./log -cf - . | tar -C "$root/build/duroxide" -xf -
+        --exclude=./results --exclude=./log --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
+        -cf - . | tar -C "$root/build/duroxide" -xf -
     if ! export_old_source "$root/build/duroxide-0.1.0"; then
         say "the 0.1.0 source is not available: the upgrade tests will fail"
         rm -rf "$root/build/duroxide-0.1.0"

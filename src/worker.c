@@ -268,6 +268,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 static volatile sig_atomic_t got_sigterm = false;
 static int	my_slot = -1;
 static const DxWorkKind *my_work = NULL;
+static Oid	ran_oid = InvalidOid;	/* the extension this process ran batches for */
 
 /* SIGTERM: remember that the stop is orderly, then the usual die() */
 static void
@@ -281,7 +282,8 @@ DxDie(SIGNAL_ARGS)
 static void
 ReleaseOwnClaims(int code, Datum arg)
 {
-	if (!got_sigterm || my_work == NULL)
+	/* a worker that never ran a batch has no claims (nor, maybe, tables) */
+	if (!got_sigterm || my_work == NULL || !OidIsValid(ran_oid))
 		return;
 	HOLD_INTERRUPTS();			/* we are exiting: finish this, whatever arrives */
 	AbortOutOfAnyTransaction();
@@ -448,7 +450,6 @@ duroxide_worker_main(Datum arg)
 	bool		dispatcher = slot < duroxide_orchestration_concurrency;
 	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
 	MemoryContext loop_cxt;
-	Oid			ran_oid = InvalidOid;	/* the extension this process ran batches for */
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	char		name[64];
 

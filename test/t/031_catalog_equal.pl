@@ -92,7 +92,11 @@ SELECT string_agg(format('ALTER EXTENSION duroxide DROP %s %s;',
                          o.identity), E'\n' ORDER BY o.type, o.identity)
   FROM pg_depend d JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid,
        pg_identify_object(d.classid, d.objid, d.objsubid) o
- WHERE e.extname = 'duroxide' AND d.deptype = 'e'};
+ WHERE e.extname = 'duroxide' AND d.deptype = 'e'
+   -- a table's row type goes with its table (17 records it as a member too)
+   AND NOT (d.classid = 'pg_type'::regclass
+            AND EXISTS (SELECT 1 FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                         WHERE t.oid = d.objid AND c.relkind <> 'c'))};
 
 # write $text to a file in tmp_check, return its name
 sub write_file
