@@ -40,6 +40,7 @@ TOTAL_FAILED=0
 SUMMARY=()
 MOUNTED=()
 TMP_ROOTS=()
+USED_ROOTS=()
 
 say() { printf 'test-versions: %s\n' "$*"; }
 banner() { printf '\n======== %s ========\n' "$*"; }
@@ -75,9 +76,32 @@ unmount_all() {
     MOUNTED=()
 }
 
+# stop the processes running inside a root (an interrupted test run leaves
+# servers there): those whose root directory is the root, by pid
+stop_root_processes() {
+    local root="$1" p pid pids="" i
+    root="$(readlink -f "$root")"
+    for p in /proc/[0-9]*; do
+        pid="${p#/proc/}"
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && pids="$pids $pid"
+    done
+    [ -n "$pids" ] || return 0
+    say "stopping processes left in $root:$pids"
+    for pid in $pids; do kill -TERM "$pid" 2>/dev/null; done
+    for i in $(seq 1 50); do
+        pids="$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)"
+        [ -n "$pids" ] || return 0
+        sleep 0.2
+    done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
+}
+
 cleanup() {
-    unmount_all
     local r
+    for r in "${USED_ROOTS[@]}"; do
+        stop_root_processes "$r"
+    done
+    unmount_all
     for r in "${TMP_ROOTS[@]}"; do
         # never delete through a mount that is still there
         if ! grep -q " $r/" /proc/mounts; then
@@ -166,6 +190,7 @@ run_version() {
         root="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-root-$suite.XXXXXX")"
         TMP_ROOTS+=("$root")
     fi
+    USED_ROOTS+=("$root")
     log="$(mktemp "${TMPDIR:-/tmp}/duroxide-root-$suite.XXXXXX.log")"
     local t0=$SECONDS
     if ! make_root "$major" "$root" "$log"; then
@@ -206,6 +231,7 @@ run_version() {
         REGRESS_ONLY="${REGRESS_ONLY:-}" ISOLATION_ONLY="${ISOLATION_ONLY:-}" TAP_ONLY="${TAP_ONLY:-}" \
         KEEP_TMP="${KEEP_TMP:-0}" \
         bash /build/duroxide/scripts/test.sh 2>&1 | tee "$out"
+    stop_root_processes "$root"
     unmount_all
 
     # the tier lines of test.sh's summary, and its totals (its last line)

@@ -367,12 +367,17 @@ ExtensionLookup(Oid *extoid, char *version, Size version_size)
 	return state;
 }
 
+/* the extension whose session lock this process holds (InvalidOid: none) */
+static Oid	locked_extoid = InvalidOid;
+
 /* the lock tag of the extension object */
 static void
 ExtensionLockTag(LOCKTAG *tag, Oid extoid)
 {
 	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, ExtensionRelationId, extoid, 0);
 }
+
+static void ExtensionUnlock(void);
 
 /*
  * Check the extension; when it is ready, take the session lock that keeps
@@ -393,12 +398,13 @@ ExtensionCheckAndLock(Oid *extoid, char *version, Size version_size)
 
 		ExtensionLockTag(&tag, *extoid);
 		(void) LockAcquire(&tag, AccessShareLock, true, false);
+		locked_extoid = *extoid;
 		/* a DROP may have committed while we waited for the lock */
 		AcceptInvalidationMessages();
 		state = ExtensionLookup(&again, version, version_size);
 		if (state != DX_EXT_READY || again != *extoid)
 		{
-			LockRelease(&tag, AccessShareLock, true);
+			ExtensionUnlock();
 			if (state == DX_EXT_READY)
 				state = DX_EXT_ABSENT;	/* dropped and created again: a new one */
 			*extoid = again;
@@ -408,14 +414,28 @@ ExtensionCheckAndLock(Oid *extoid, char *version, Size version_size)
 	return state;
 }
 
-/* release the lock taken by ExtensionCheckAndLock */
+/* release the lock taken by ExtensionCheckAndLock, if held */
 static void
-ExtensionUnlock(Oid extoid)
+ExtensionUnlock(void)
 {
 	LOCKTAG		tag;
 
-	ExtensionLockTag(&tag, extoid);
+	if (!OidIsValid(locked_extoid))
+		return;
+	ExtensionLockTag(&tag, locked_extoid);
 	LockRelease(&tag, AccessShareLock, true);
+	locked_extoid = InvalidOid;
+}
+
+/*
+ * before_shmem_exit: a session lock outlives the process unless released
+ * (only an aborting transaction releases it), and would block DROP
+ * EXTENSION until the server restarts
+ */
+static void
+ExtensionUnlockAtExit(int code, Datum arg)
+{
+	ExtensionUnlock();
 }
 
 /*
@@ -465,6 +485,8 @@ duroxide_worker_main(Datum arg)
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
+	/* registered last, so it runs first, while the lock is still held */
+	before_shmem_exit(ExtensionUnlockAtExit, (Datum) 0);
 
 	/*
 	 * The engine's statements are written for their indexes, and a queue's
@@ -497,14 +519,17 @@ duroxide_worker_main(Datum arg)
 
 		MemoryContextSwitchTo(loop_cxt);
 		state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
-		if (state != DX_EXT_READY && ran_oid != InvalidOid)
+		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
 			/* dropped, re-created or changed under a worker that ran: start afresh */
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
-							state == DX_EXT_ABSENT ? "dropped" : "changed to another version",
+							state == DX_EXT_ABSENT ? "dropped" :
+							state == DX_EXT_READY ? "dropped and created again" :
+							"changed to another version",
 							duroxide_database)));
+			ExtensionUnlock();
 			proc_exit(0);
 		}
 		if (state != DX_EXT_READY)
@@ -539,7 +564,7 @@ duroxide_worker_main(Datum arg)
 			}
 			DxSlotSetState(DX_STATE_BUSY, NULL);
 			found = DxRunBatch(work, slot, &sleep_ms);
-			ExtensionUnlock(extoid);
+			ExtensionUnlock();
 			DxSlotSetState(DX_STATE_IDLE, NULL);
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}

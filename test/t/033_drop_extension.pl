@@ -78,7 +78,7 @@ ok( $node->poll_query_until(
 		'postgres', q{SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND backend_type = 'duroxide activity worker'}, '1'),
 	'the activity runs');
 my $offset = -s $node->logfile;
-$node->safe_psql('postgres', 'DROP EXTENSION duroxide CASCADE');
+$node->safe_psql('postgres', 'SET lock_timeout = 60000; DROP EXTENSION duroxide CASCADE');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM public.slow_runs WHERE instance_id = 'slow-1'}),
 	'1', 'DROP EXTENSION waited for the running batch: the activity committed first');
 dropped_cleanly('dropped during a batch', $offset);
@@ -102,11 +102,26 @@ ok( $node->poll_query_until(
 		'Completed "slept"'),
 	'an instance completes after CREATE EXTENSION');
 
+# dropped and created again in one transaction: the workers that ran
+# restart (their caches name the dropped objects) and run the new one
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', 'SET lock_timeout = 60000; BEGIN; DROP EXTENSION duroxide CASCADE; CREATE EXTENSION duroxide; COMMIT;');
+define_slow();
+$node->safe_psql('postgres', q{SELECT duroxide.start_orchestration('slow-3', 'SlowWorkflow', '{"s": 0}')});
+ok( $node->poll_query_until(
+		'postgres', q{SELECT status || ' ' || output::text FROM duroxide.instances WHERE instance_id = 'slow-3'},
+		'Completed "slept"'),
+	'an instance completes after DROP and CREATE EXTENSION in one transaction');
+like(slurp_file($node->logfile, $offset), qr/extension duroxide was dropped and created again in database "postgres"; restarting the worker/,
+	'the workers that ran restart for the new extension');
+my @late = (slurp_file($node->logfile, $offset) =~ /^.*(?:ERROR|FATAL|PANIC):.*$/mg);
+is(join("\n", @late), '', 'no error after DROP and CREATE EXTENSION in one transaction');
+
 # a drop while every worker is idle
 ok( $node->poll_query_until('postgres', q{SELECT bool_and(state = 'idle') FROM duroxide.workers}),
 	'the workers are idle');
 $offset = -s $node->logfile;
-$node->safe_psql('postgres', 'DROP EXTENSION duroxide CASCADE');
+$node->safe_psql('postgres', 'SET lock_timeout = 60000; DROP EXTENSION duroxide CASCADE');
 dropped_cleanly('dropped while idle', $offset);
 
 # a server stop while the workers wait for the extension is quiet too
