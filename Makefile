@@ -8,6 +8,11 @@
 #                                 WITHOUT duroxide preloaded
 #   make valgrind-check           the pg_regress files with the server under
 #                                 valgrind memcheck (after make install)
+#   make dist                     duroxide-VERSION.zip and .tar.gz of HEAD
+#                                 (git archive; VERSION from duroxide.control)
+#
+# Builds against PostgreSQL 15, 17 and 18 (PG_CONFIG picks the server);
+# src/compat.h holds the differences between them.
 
 MODULE_big = duroxide
 OBJS = \
@@ -29,7 +34,11 @@ EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)
 HEADERS_duroxide = src/duroxide.h
 
-PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null)
+# the extension version the library is built for (workers wait until the
+# installed extension has it): default_version in duroxide.control
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(dir $(firstword $(MAKEFILE_LIST)))duroxide.control)
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags json-c 2>/dev/null) -DDX_EXTENSION_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
 SHLIB_LINK = $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 
@@ -61,11 +70,21 @@ NOPRELOAD_OPTS = --inputdir=$(srcdir)/test/nopreload --outputdir=./output_noprel
 	--dbname=contrib_regression
 
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out log \
-	tmp_check_nopreload output_nopreload tmp_valgrind output_vg
+	tmp_check_nopreload output_nopreload tmp_valgrind output_vg duroxide-*.zip duroxide-*.tar.gz
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# release archives of the committed tree (HEAD), for PGXN and downloads
+DISTNAME = duroxide-$(EXTVERSION)
+dist:
+	@grep -q '"version": "$(EXTVERSION)"' $(srcdir)/META.json || \
+		{ echo "META.json does not say version $(EXTVERSION)"; exit 1; }
+	git archive --format=zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
+	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
+	@echo "$(DISTNAME).zip and $(DISTNAME).tar.gz (from $$(git rev-parse --short HEAD))"
+.PHONY: dist
 
 # PGXS does not track header dependencies: every object depends on them all
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
@@ -92,3 +111,5 @@ valgrind-check:
 	exit $$rc
 
 .PHONY: valgrind-check
+
+src/worker.o: $(srcdir)/duroxide.control

@@ -11,20 +11,27 @@
 # directories.
 #
 # Environment:
-#   PG_CONFIG   pg_config to build against (default PostgreSQL 15's)
+#   PG_MAJOR    PostgreSQL major version whose packages are installed (15;
+#               scripts/test-versions.sh sets 17 or 18 inside its Debian roots)
+#   PG_CONFIG   pg_config to build against (default PG_MAJOR's)
 #   SETUP_LOG   where apt output goes (default /tmp/duroxide-setup.log)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
 SETUP_LOG="${SETUP_LOG:-/tmp/duroxide-setup.log}"
 
 # postgresql-15 ships the contrib modules and pgbench on Debian 12
 # (postgresql-contrib-15 is only a virtual package there); perl brings prove;
-# valgrind runs the server under memcheck (the `valgrind` test tier), with
-# libc6-dbg (recommended by valgrind) so that C library frames have names.
-PACKAGES=(build-essential pkg-config perl postgresql-15 postgresql-server-dev-15
-          libjson-c-dev libipc-run-perl valgrind libc6-dbg)
+# on 15 (the machine's own version) valgrind runs the server under memcheck
+# (the `valgrind` test tier), with libc6-dbg (recommended by valgrind) so
+# that C library frames have names.
+PACKAGES=(build-essential pkg-config perl "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+          libjson-c-dev libipc-run-perl)
+if [ "$PG_MAJOR" = 15 ]; then
+    PACKAGES+=(valgrind libc6-dbg)
+fi
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -51,8 +58,8 @@ if [ "$(id -u)" -eq 0 ]; then
         : > "$SETUP_LOG"
         apt-get update >>"$SETUP_LOG" 2>&1 || apt_failed
         # a real postgresql-contrib-15 package (on distributions that have one)
-        if apt-cache show postgresql-contrib-15 2>/dev/null | grep -q '^Package: postgresql-contrib-15$'; then
-            installed postgresql-contrib-15 || missing+=(postgresql-contrib-15)
+        if apt-cache show "postgresql-contrib-$PG_MAJOR" 2>/dev/null | grep -q "^Package: postgresql-contrib-$PG_MAJOR\$"; then
+            installed "postgresql-contrib-$PG_MAJOR" || missing+=("postgresql-contrib-$PG_MAJOR")
         fi
         apt-get install -y --no-install-recommends "${missing[@]}" >>"$SETUP_LOG" 2>&1 || apt_failed
     fi
@@ -61,7 +68,7 @@ else
 fi
 
 if [ ! -x "$PG_CONFIG" ]; then
-    say "$PG_CONFIG not found: install postgresql-server-dev-15 (run this script as root)"
+    say "$PG_CONFIG not found: install postgresql-server-dev-$PG_MAJOR (run this script as root)"
     exit 1
 fi
 

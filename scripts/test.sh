@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/test.sh -- the test command: build, install, run all three tiers.
 #
-#   bash scripts/test.sh
+#   bash scripts/test.sh                   this PostgreSQL (15)
+#   bash scripts/test.sh --all-versions    and then 17 and 18 in Debian roots
+#                                          (what CI runs: .ci/run)
 #
 # 1. scripts/setup.sh installs the Debian packages and builds + installs
 #    duroxide into PostgreSQL 15.
@@ -23,9 +25,20 @@
 #    summary per tier is printed, and the last line is `N passed, N failed`.
 #    A tier that crashed or printed no result counts its missing tests as
 #    failed.  Exit status: 0 only when something ran and nothing failed.
+# 5. With --all-versions (or ALL_VERSIONS=1), scripts/test-versions.sh then
+#    runs this script's functional tiers on PostgreSQL 17 and 18 inside
+#    Debian roots; the summary has one block per version and the last line
+#    counts everything.
+#
+# The upgrade tests (test/t/030_upgrade.pl, 031_catalog_equal.pl) build
+# duroxide 0.1.0: its source is exported from git (scripts/old-source.sh)
+# into the temporary directory and named by DUROXIDE_OLD_SRC.
 #
 # Environment:
-#   PG_CONFIG             default /usr/lib/postgresql/15/bin/pg_config
+#   PG_MAJOR              default 15
+#   PG_CONFIG             default /usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+#   ALL_VERSIONS=1        the same as --all-versions
+#   DUROXIDE_OLD_SRC      the 0.1.0 source tree (default: exported from git)
 #   TEST_USER             OS user that runs the tests when run as root (postgres)
 #   TIERS                 tiers to run, default "regress isolation tap nopreload valgrind"
 #   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT, VALGRIND_TIMEOUT
@@ -39,14 +52,22 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+ALL_VERSIONS="${ALL_VERSIONS:-0}"
+for arg in "$@"; do
+    case "$arg" in
+        --all-versions) ALL_VERSIONS=1 ;;
+        *) echo "usage: bash scripts/test.sh [--all-versions]" >&2; exit 2 ;;
+    esac
+done
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
 TEST_USER="${TEST_USER:-postgres}"
 TIERS="${TIERS:-regress isolation tap nopreload valgrind}"
 REGRESS_TIMEOUT="${REGRESS_TIMEOUT:-1500}"
 ISOLATION_TIMEOUT="${ISOLATION_TIMEOUT:-900}"
 TAP_TIMEOUT="${TAP_TIMEOUT:-1500}"
 VALGRIND_TIMEOUT="${VALGRIND_TIMEOUT:-1800}"
-export PG_CONFIG
+export PG_CONFIG PG_MAJOR
 
 # the same locale and connection environment everywhere (CI, developers)
 export LANG=C.UTF-8
@@ -58,6 +79,7 @@ TOTAL_PASSED=0
 TOTAL_FAILED=0
 SUMMARY=()
 WORK=""
+OTHER_SUMMARY=()
 
 say() { printf '%s\n' "$*"; }
 banner() { printf '\n======== %s ========\n' "$*"; }
@@ -68,9 +90,15 @@ finish() {
     cleanup
     banner "summary"
     local line
-    for line in "${SUMMARY[@]}"; do
+    if [ "$ALL_VERSIONS" = 1 ]; then
+        say "PostgreSQL $("$PG_CONFIG" --version 2>/dev/null | awk '{print $2}') (this machine):"
+    fi
+    for line in "${SUMMARY[@]}" "${OTHER_SUMMARY[@]}"; do
         say "$line"
     done
+    if [ "$ALL_VERSIONS" = 1 ]; then
+        say "wall time: $SECONDS s"
+    fi
     if [ "$((TOTAL_PASSED + TOTAL_FAILED))" -eq 0 ]; then
         say "no test ran"
     fi
@@ -467,6 +495,14 @@ tar -C "$ROOT" \
     --exclude=./tmp_valgrind --exclude=./output_vg \
     --exclude=./regression.diffs --exclude=./regression.out \
     -cf - . | tar -C "$WORK" -xf -
+# the 0.1.0 source for the upgrade tests
+if [ -z "${DUROXIDE_OLD_SRC:-}" ]; then
+    if bash "$ROOT/scripts/old-source.sh" "$WORK/.old-0.1.0" 2>"$WORK/.old-0.1.0.err"; then
+        export DUROXIDE_OLD_SRC="$WORK/.old-0.1.0"
+    else
+        say "the 0.1.0 source is not available ($(cat "$WORK/.old-0.1.0.err")): the upgrade tests will fail"
+    fi
+fi
 if [ "$(id -u)" -eq 0 ]; then
     chown -R "$TEST_USER": "$WORK"
 fi
@@ -482,5 +518,25 @@ for tier in $TIERS; do
         *) say "unknown tier $tier"; TOTAL_FAILED=$((TOTAL_FAILED + 1)) ;;
     esac
 done
+
+# the other PostgreSQL versions, in Debian roots (scripts/test-versions.sh)
+if [ "$ALL_VERSIONS" = 1 ]; then
+    stop_strays
+    banner "other PostgreSQL versions"
+    versions_out="$(mktemp)"
+    bash "$ROOT/scripts/test-versions.sh" 2>&1 | tee "$versions_out"
+    while IFS= read -r line; do
+        OTHER_SUMMARY+=("$line")
+    done < <(awk '/^======== summary \(other versions\) ========$/ { s = 1; next } s' "$versions_out" | sed '$d')
+    line="$(tail -n 1 "$versions_out")"
+    if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        TOTAL_PASSED=$((TOTAL_PASSED + BASH_REMATCH[1]))
+        TOTAL_FAILED=$((TOTAL_FAILED + BASH_REMATCH[2]))
+    else
+        OTHER_SUMMARY+=("other versions: scripts/test-versions.sh ended without a result line")
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    fi
+    rm -f "$versions_out"
+fi
 
 finish

@@ -48,6 +48,7 @@
 #include "registry.h"
 #include "shmem.h"
 #include "util.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(duroxide_wait_for_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_start_orchestration);
@@ -294,6 +295,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	char	   *resolved;
 	DxFunctionInfo fi;
 
+	DxRequireExtensionVersion();
 	if (!IsEngineUser(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

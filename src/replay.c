@@ -60,6 +60,7 @@
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "registry.h"
 #include "replay.h"
@@ -315,7 +316,7 @@ DxTurnAddAction(DxTurn *t, DxAction *a)
  * ------------------------------------------------------------------------ */
 
 /* unwind the orchestration function: the turn is over */
-static void pg_attribute_noreturn()
+DX_NORETURN static void
 Unwind(DxTurn *t)
 {
 	t->ended = true;
@@ -328,7 +329,7 @@ Unwind(DxTurn *t)
 }
 
 /* fail the turn as nondeterministic */
-static void pg_attribute_noreturn()
+DX_NORETURN static void
 Nondeterministic(DxTurn *t, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static void
@@ -489,7 +490,7 @@ OptionalJsonb(FunctionCallInfo fcinfo, DxTurn *t, int argno)
  * ------------------------------------------------------------------------ */
 
 /* error for a bad retry policy field */
-static void pg_attribute_noreturn()
+DX_NORETURN static void
 BadPolicy(const char *detail)
 {
 	ereport(ERROR,
@@ -987,7 +988,7 @@ GetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st)
  * keeps its SQLSTATE, detail and hint (recorded by activity.c): the SQLSTATE
  * and detail in the DX001 detail, the hint as the hint.
  */
-static void pg_attribute_noreturn()
+DX_NORETURN static void
 RaiseTaskFailure(TaskState *st)
 {
 	char	   *name = DxJbGetText(st->command->data, "name");
@@ -1013,7 +1014,7 @@ RaiseTaskFailure(TaskState *st)
 }
 
 /* suspend the turn at an await of the given tasks (all of them, or any) */
-static void pg_attribute_noreturn()
+DX_NORETURN static void
 Suspend(DxTurn *t, TaskState *st, int n, bool any)
 {
 	t->suspended = true;

@@ -39,6 +39,7 @@
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "util.h"
 
 #include "shmem.h"
@@ -188,7 +189,7 @@ DxSlotAttach(int slot, DxWorkerKind kind)
 		elog(ERROR, "duroxide: worker slot %d is already taken by process %d", slot, (int) other);
 	}
 	s->pid = MyProcPid;
-	s->procno = MyProc->pgprocno;
+	s->procno = DxMyProcNumber();
 	s->dboid = MyDatabaseId;
 	s->kind = kind;
 	s->state = DX_STATE_STARTING;
@@ -271,6 +272,8 @@ DxWorkerStateName(DxWorkerState state)
 			return "busy";
 		case DX_STATE_WAITING_EXTENSION:
 			return "waiting for CREATE EXTENSION";
+		case DX_STATE_WAITING_UPDATE:
+			return "waiting for ALTER EXTENSION UPDATE";
 	}
 	return "unknown";
 }
@@ -422,9 +425,9 @@ DxRequestWaiterWake(const char *instance_id)
 void
 DxWaiterRegister(const char *instance_id)
 {
-	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
 		return;
-	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, DxInstanceHash(instance_id));
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, DxInstanceHash(instance_id));
 	pg_memory_barrier();
 }
 
@@ -432,9 +435,9 @@ DxWaiterRegister(const char *instance_id)
 void
 DxWaiterUnregister(void)
 {
-	if (dx_shared == NULL || MyProc == NULL || MyProc->pgprocno >= dx_shared->nwaiters)
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
 		return;
-	pg_atomic_write_u32(&dx_shared->waiters[MyProc->pgprocno].hash, 0);
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, 0);
 }
 
 /* set the latches the committed transaction asked for */

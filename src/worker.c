@@ -6,7 +6,8 @@
  * Loop (worker_spi shape): reset the latch -> one bounded batch -> if it
  * found work, loop at once; else sleep on the latch until woken, until the
  * earliest due timer or retry, or duroxide.poll_interval.  Before its first
- * batch a worker waits for CREATE EXTENSION and repairs what a crash of its
+ * batch a worker waits for CREATE EXTENSION (at the library's version, see
+ * "The extension in the worker's database") and repairs what a crash of its
  * slot's previous process left (its claims).
  *
  * Batch (DxRunBatch), for both kinds of work:
@@ -37,7 +38,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
@@ -47,10 +53,15 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "activity.h"
@@ -292,6 +303,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 	int			n;
 	DxEngineSave save;
 
+	DxRequireExtensionVersion();
 	DxEngineBegin(&save);
 	SPI_connect();
 	n = k->claim(slot, false, duroxide_batch_size, CurrentMemoryContext, &items);
@@ -309,6 +321,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 static volatile sig_atomic_t got_sigterm = false;
 static int	my_slot = -1;
 static const DxWorkKind *my_work = NULL;
+static Oid	ran_oid = InvalidOid;	/* the extension this process ran batches for */
 
 /* SIGTERM: remember that the stop is orderly, then the usual die() */
 static void
@@ -322,7 +335,8 @@ DxDie(SIGNAL_ARGS)
 static void
 ReleaseOwnClaims(int code, Datum arg)
 {
-	if (!got_sigterm || my_work == NULL)
+	/* a worker that never ran a batch has no claims (nor, maybe, tables) */
+	if (!got_sigterm || my_work == NULL || !OidIsValid(ran_oid))
 		return;
 	HOLD_INTERRUPTS();			/* we are exiting: finish this, whatever arrives */
 	AbortOutOfAnyTransaction();
@@ -349,16 +363,156 @@ ReleaseOwnClaims(int code, Datum arg)
 	RESUME_INTERRUPTS();
 }
 
-/* true when CREATE EXTENSION duroxide has run in this database */
-static bool
-ExtensionPresent(void)
+/* ------------------------------------------------------------------------
+ * The extension in the worker's database
+ *
+ * A worker runs batches only while the extension is installed at the
+ * version this library was built for (DX_EXTENSION_VERSION, from
+ * duroxide.control).  Before CREATE EXTENSION, and between installing a new
+ * library and ALTER EXTENSION duroxide UPDATE, it waits (state "waiting for
+ * CREATE EXTENSION" / "waiting for ALTER EXTENSION UPDATE", logged once).
+ *
+ * Every loop iteration checks the extension and holds a session-level
+ * AccessShareLock on it for the length of the batch: DROP EXTENSION takes
+ * AccessExclusiveLock on the extension before it drops anything, so it waits
+ * for running batches and no batch sees half a schema.  A worker that has
+ * run batches and then finds the extension dropped or changed exits (its
+ * caches name the old objects); the launcher starts a fresh one, which
+ * waits for the extension.
+ * ------------------------------------------------------------------------ */
+
+typedef enum DxExtensionState
 {
-	bool		present;
+	DX_EXT_ABSENT,				/* not installed in this database */
+	DX_EXT_OTHER_VERSION,		/* installed at another version */
+	DX_EXT_READY				/* installed at DX_EXTENSION_VERSION */
+} DxExtensionState;
+
+/* the installed duroxide (pg_extension), in the current transaction */
+static DxExtensionState
+ExtensionLookup(Oid *extoid, char *version, Size version_size)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	DxExtensionState state = DX_EXT_ABSENT;
+
+	*extoid = InvalidOid;
+	version[0] = '\0';
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("duroxide"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+		*extoid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
+		if (!isnull)
+			text_to_cstring_buffer(DatumGetTextPP(d), version, version_size);
+		state = strcmp(version, DX_EXTENSION_VERSION) == 0 ? DX_EXT_READY : DX_EXT_OTHER_VERSION;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return state;
+}
+
+/* the extension whose session lock this process holds (InvalidOid: none) */
+static Oid	locked_extoid = InvalidOid;
+
+/* the lock tag of the extension object */
+static void
+ExtensionLockTag(LOCKTAG *tag, Oid extoid)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, ExtensionRelationId, extoid, 0);
+}
+
+static void ExtensionUnlock(void);
+
+/*
+ * Check the extension; when it is ready, take the session lock that keeps
+ * DROP EXTENSION out until ExtensionUnlock.  Returns the state and sets
+ * *extoid and version.
+ */
+static DxExtensionState
+ExtensionCheckAndLock(Oid *extoid, char *version, Size version_size)
+{
+	DxExtensionState state;
 
 	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("duroxide", true));
+	state = ExtensionLookup(extoid, version, version_size);
+	if (state == DX_EXT_READY)
+	{
+		LOCKTAG		tag;
+		Oid			again;
+
+		ExtensionLockTag(&tag, *extoid);
+		(void) LockAcquire(&tag, AccessShareLock, true, false);
+		locked_extoid = *extoid;
+		/* a DROP may have committed while we waited for the lock */
+		AcceptInvalidationMessages();
+		state = ExtensionLookup(&again, version, version_size);
+		if (state != DX_EXT_READY || again != *extoid)
+		{
+			ExtensionUnlock();
+			if (state == DX_EXT_READY)
+				state = DX_EXT_ABSENT;	/* dropped and created again: a new one */
+			*extoid = again;
+		}
+	}
 	CommitTransactionCommand();
-	return present;
+	return state;
+}
+
+/* release the lock taken by ExtensionCheckAndLock, if held */
+static void
+ExtensionUnlock(void)
+{
+	LOCKTAG		tag;
+
+	if (!OidIsValid(locked_extoid))
+		return;
+	ExtensionLockTag(&tag, locked_extoid);
+	LockRelease(&tag, AccessShareLock, true);
+	locked_extoid = InvalidOid;
+}
+
+/*
+ * before_shmem_exit: a session lock outlives the process unless released
+ * (only an aborting transaction releases it), and would block DROP
+ * EXTENSION until the server restarts
+ */
+static void
+ExtensionUnlockAtExit(int code, Datum arg)
+{
+	ExtensionUnlock();
+}
+
+/*
+ * Client functions of this library refuse to run against the schema of
+ * another extension version (a new library installed, ALTER EXTENSION
+ * duroxide UPDATE not run yet), with an error that says what to do.  Checked
+ * once per session: the version cannot change back once it matched.
+ */
+void
+DxRequireExtensionVersion(void)
+{
+	static bool checked = false;
+	Oid			extoid;
+	char		version[NAMEDATALEN];
+
+	if (checked)
+		return;
+	if (ExtensionLookup(&extoid, version, sizeof(version)) == DX_EXT_OTHER_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension duroxide is at version %s, but its library is version %s",
+						version, DX_EXTENSION_VERSION),
+				 errhint("Run ALTER EXTENSION duroxide UPDATE.")));
+	checked = true;
 }
 
 /* the main function of dispatchers and activity workers */
@@ -369,7 +523,7 @@ duroxide_worker_main(Datum arg)
 	bool		dispatcher = slot < duroxide_orchestration_concurrency;
 	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
 	MemoryContext loop_cxt;
-	bool		ready = false;
+	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	char		name[64];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -384,6 +538,8 @@ duroxide_worker_main(Datum arg)
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
+	/* registered last, so it runs first, while the lock is still held */
+	before_shmem_exit(ExtensionUnlockAtExit, (Datum) 0);
 
 	/*
 	 * The engine's statements are written for their indexes, and a queue's
@@ -405,6 +561,9 @@ duroxide_worker_main(Datum arg)
 	{
 		long		sleep_ms = duroxide_poll_interval;
 		bool		found = false;
+		DxExtensionState state;
+		Oid			extoid;
+		char		version[NAMEDATALEN];
 
 		ResetLatch(MyLatch);
 
@@ -423,21 +582,53 @@ duroxide_worker_main(Datum arg)
 		}
 
 		MemoryContextSwitchTo(loop_cxt);
-		if (!ready)
+		state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
+		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
-			ready = ExtensionPresent();
-			if (ready)
+			/* dropped, re-created or changed under a worker that ran: start afresh */
+			ereport(LOG,
+					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
+							name,
+							state == DX_EXT_ABSENT ? "dropped" :
+							state == DX_EXT_READY ? "dropped and created again" :
+							"changed to another version",
+							duroxide_database)));
+			ExtensionUnlock();
+			proc_exit(0);
+		}
+		if (state != DX_EXT_READY)
+		{
+			bool		absent = state == DX_EXT_ABSENT;
+
+			DxSlotSetState(absent ? DX_STATE_WAITING_EXTENSION : DX_STATE_WAITING_UPDATE, NULL);
+			if (logged_state != state)
+			{
+				if (absent)
+					ereport(LOG,
+							(errmsg("%s: waiting for CREATE EXTENSION duroxide in database \"%s\"",
+									name, duroxide_database)));
+				else
+					ereport(LOG,
+							(errmsg("%s: extension duroxide is at version %s in database \"%s\", this library is version %s; waiting",
+									name, version, duroxide_database, DX_EXTENSION_VERSION),
+							 errhint("Run ALTER EXTENSION duroxide UPDATE in database \"%s\".",
+									 duroxide_database)));
+				logged_state = state;
+			}
+			pgstat_report_activity(STATE_IDLE, absent ? "waiting for CREATE EXTENSION duroxide"
+								   : "waiting for ALTER EXTENSION duroxide UPDATE");
+		}
+		else
+		{
+			if (ran_oid == InvalidOid)
 			{
 				/* repair what a crash of this slot's previous process left */
 				Recover(work, slot);
+				ran_oid = extoid;
 			}
-			else
-				DxSlotSetState(DX_STATE_WAITING_EXTENSION, NULL);
-		}
-		if (ready)
-		{
 			DxSlotSetState(DX_STATE_BUSY, NULL);
 			found = DxRunBatch(work, slot, &sleep_ms);
+			ExtensionUnlock();
 			DxSlotSetState(DX_STATE_IDLE, NULL);
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}

@@ -48,6 +48,7 @@ extern int	DxTransientBackoffMs(int deliveries);
 extern void DxBeginTxn(const char *what);
 extern void DxCommitTxn(void);
 extern int	DxRunBatchHere(const DxWorkKind *k, int slot);
+extern void DxRequireExtensionVersion(void);
 
 extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
 

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ * compat.h
+ *		The differences between the PostgreSQL major versions duroxide
+ *		builds against (15, 17, 18), in one place.
+ *
+ * Code uses these macros instead of the version-specific names, so that
+ * every #if on PG_VERSION_NUM lives here (the way pgvector keeps its
+ * compatibility shims).  Add a macro here rather than an #if in a .c file.
+ *-------------------------------------------------------------------------
+ */
+#ifndef DUROXIDE_COMPAT_H
+#define DUROXIDE_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 150000
+#error "duroxide needs PostgreSQL 15 or later"
+#endif
+
+/*
+ * DxMyProcNumber: this backend's index into ProcGlobal->allProcs (what
+ * GetPGProcByNumber takes).  PostgreSQL 17 removed PGPROC.pgprocno and
+ * exports MyProcNumber instead.  Only valid once MyProc is set.
+ */
+#include "storage/proc.h"
+#if PG_VERSION_NUM >= 170000
+#define DxMyProcNumber() ((int) MyProcNumber)
+#else
+#define DxMyProcNumber() (MyProc->pgprocno)
+#endif
+
+/*
+ * DX_NORETURN: marks a function that never returns; it goes first in the
+ * declaration ("DX_NORETURN static void f(...)").  PostgreSQL 18 replaced
+ * pg_attribute_noreturn() with pg_noreturn, which has to come first.
+ */
+#if PG_VERSION_NUM >= 180000
+#define DX_NORETURN pg_noreturn
+#else
+#define DX_NORETURN pg_attribute_noreturn()
+#endif
+
+#endif							/* DUROXIDE_COMPAT_H */
