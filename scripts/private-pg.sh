@@ -22,7 +22,7 @@ if [ ! -x "$dir$bindir/pg_config" ]; then
     mkdir -p "$dir$(dirname "$libroot")" "$dir$(dirname "$sharedir")" "$dir$(dirname "$incdir")"
     cp -a "$libroot" "$dir$(dirname "$libroot")/"
     cp -a "$sharedir" "$dir$(dirname "$sharedir")/"
-    ln -sfn "$incdir" "$dir$incdir"
+    cp -a "$incdir" "$dir$(dirname "$incdir")/"   # a copy: make install writes headers there
     [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir$libroot" "$dir$sharedir" 2>/dev/null || true
 fi
 echo "$dir$bindir/pg_config"
