@@ -35,8 +35,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "utils/backend_status.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -210,25 +208,6 @@ QueueMessage(const char *instance_id, Oid owner, const char *kind, Jsonb *data)
 	DxEngineEnd(&save);
 }
 
-/* true when a process of type "duroxide launcher" runs */
-static bool
-LauncherRunning(void)
-{
-	int			n = pgstat_fetch_stat_numbackends();
-
-	for (int i = 1; i <= n; i++)
-	{
-		LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(i);
-		const char *type;
-
-		if (ls == NULL || ls->backendStatus.st_backendType != B_BG_WORKER)
-			continue;
-		type = GetBackgroundWorkerTypeByPid(ls->backendStatus.st_procpid);
-		if (type != NULL && strcmp(type, "duroxide launcher") == 0)
-			return true;
-	}
-	return false;
-}
 
 /*
  * Warn when nothing will run the instance just started: duroxide is not
@@ -269,7 +248,7 @@ WarnIfNoWorkers(void)
 	else
 	{
 		checked = configured = true;
-		if (!DxWorkersRunning(MyDatabaseId) && !LauncherRunning())
+		if (!DxWorkersRunning(MyDatabaseId) && !DxLauncherRunning())
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),
 					 errmsg("no duroxide worker runs for database \"%s\": the duroxide launcher is not running", db),

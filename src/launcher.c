@@ -146,6 +146,7 @@ duroxide_launcher_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("duroxide launcher");
+	DxLauncherAttach();
 
 	if (nslots > DX_MAX_WORKERS)
 	{

@@ -79,6 +79,8 @@ typedef struct DxShared
 	pg_atomic_uint64 suspect_reopen_at[3];	/* TimestampTz; 0: never */
 	/* pid of the process running a suspect (0: none); see DxSuspectLockTry */
 	pg_atomic_uint32 suspect_runner;
+	/* pid of the launcher while it runs (0: none) */
+	pg_atomic_uint32 launcher_pid;
 	int			nwaiters;
 	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
@@ -133,6 +135,7 @@ DxShmemStartup(void)
 			pg_atomic_init_u64(&dx_shared->suspect_reopen_at[i], 0);
 		}
 		pg_atomic_init_u32(&dx_shared->suspect_runner, 0);
+		pg_atomic_init_u32(&dx_shared->launcher_pid, 0);
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
 		for (i = 0; i < dx_shared->nwaiters; i++)
@@ -155,6 +158,31 @@ int64
 DxBootId(void)
 {
 	return dx_shared ? dx_shared->boot_id : 0;
+}
+
+/* on_shmem_exit of the launcher */
+static void
+DxLauncherDetach(int code, Datum arg)
+{
+	if (dx_shared != NULL)
+		pg_atomic_write_u32(&dx_shared->launcher_pid, 0);
+}
+
+/* the launcher says it runs (until it exits) */
+void
+DxLauncherAttach(void)
+{
+	if (dx_shared == NULL)
+		return;
+	pg_atomic_write_u32(&dx_shared->launcher_pid, (uint32) MyProcPid);
+	on_shmem_exit(DxLauncherDetach, (Datum) 0);
+}
+
+/* true while a launcher runs (a crash reinitialises shared memory) */
+bool
+DxLauncherRunning(void)
+{
+	return dx_shared != NULL && pg_atomic_read_u32(&dx_shared->launcher_pid) != 0;
 }
 
 /* on_shmem_exit: free our slot (and the suspect gate, if we held it) */

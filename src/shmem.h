@@ -72,6 +72,8 @@ extern void DxRequestWaiterWake(const char *instance_id);
 extern void DxWaiterRegister(const char *instance_id);
 extern void DxWaiterUnregister(void);
 extern bool DxWorkersRunning(Oid dboid);
+extern void DxLauncherAttach(void);
+extern bool DxLauncherRunning(void);
 extern void DxInstallXactCallback(void);
 
 #endif
