@@ -298,6 +298,6 @@ DxSandboxRun(const DxSandboxRequest *req, DxCallResult *result)
 	 * (sub)transaction.  The workers take none themselves; a session that
 	 * runs a batch by hand (duroxide._dispatch_batch) keeps its own.
 	 */
-	if (IsBackgroundWorker)
+	if (MyBackendType == B_BG_WORKER)
 		LockReleaseSession(USER_LOCKMETHOD);
 }
