@@ -420,6 +420,9 @@ ExtensionLookup(Oid *extoid, char *version, Size version_size)
 	return state;
 }
 
+/* how long a busy worker keeps the extension's lock between two looks */
+#define DX_EXTENSION_RECHECK_MS 100
+
 /* the extension whose session lock this process holds (InvalidOid: none) */
 static Oid	locked_extoid = InvalidOid;
 
@@ -524,6 +527,7 @@ duroxide_worker_main(Datum arg)
 	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
 	MemoryContext loop_cxt;
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
+	TimestampTz checked_at = 0; /* when the extension was last looked at */
 	char		name[64];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -564,6 +568,7 @@ duroxide_worker_main(Datum arg)
 		DxExtensionState state;
 		Oid			extoid;
 		char		version[NAMEDATALEN];
+		TimestampTz now;
 
 		ResetLatch(MyLatch);
 
@@ -582,7 +587,26 @@ duroxide_worker_main(Datum arg)
 		}
 
 		MemoryContextSwitchTo(loop_cxt);
-		state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
+
+		/*
+		 * Look at the extension (a transaction of its own) before the first
+		 * batch after a sleep, and while busy at most every
+		 * DX_EXTENSION_RECHECK_MS: in between the session lock is kept, so
+		 * a DROP EXTENSION waits at most that long plus one batch.
+		 */
+		now = GetCurrentTimestamp();
+		if (OidIsValid(locked_extoid) &&
+			!TimestampDifferenceExceeds(checked_at, now, DX_EXTENSION_RECHECK_MS))
+		{
+			state = DX_EXT_READY;
+			extoid = locked_extoid;
+		}
+		else
+		{
+			ExtensionUnlock();
+			state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
+			checked_at = now;
+		}
 		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
 			/* dropped, re-created or changed under a worker that ran: start afresh */
@@ -628,7 +652,8 @@ duroxide_worker_main(Datum arg)
 			}
 			DxSlotSetState(DX_STATE_BUSY, NULL);
 			found = DxRunBatch(work, slot, &sleep_ms);
-			ExtensionUnlock();
+			if (!found)
+				ExtensionUnlock();	/* never sleep holding it */
 			DxSlotSetState(DX_STATE_IDLE, NULL);
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}
