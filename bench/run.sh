@@ -387,11 +387,13 @@ peer_check() {
 # scenario LABEL as DBOS workflows; one row in PEER_ROWS
 run_peer() {
     local label="$1" scen="$2" nparam="$3" count="$4" per_inst="$5"
-    local prefix="d-$label" out="$TMP/peer-$label.out" rc=0 secs ops aps start_secs running right wrong errors
+    local prefix="d-$label" out="$TMP/peer-$label.out" rc=0 secs ops aps start_secs running right wrong errors xid0 xid1
     [ "$PEERS" = 1 ] || return 0
     q "CHECKPOINT" >/dev/null
     say "$label (DBOS): $count x $scen$([ "$scen" = Hello ] || echo " n=$nparam"), $CLIENTS starters in one node process"
+    xid0=$(q "SELECT txid_current()")
     peer_node --scenario "$scen" --param "$nparam" --count "$count" --prefix "$prefix" >"$out" 2>"$TMP/peer-$label.err" || rc=$?
+    xid1=$(q "SELECT txid_current()")
     secs=$(jget seconds "$out"); start_secs=$(jget start_seconds "$out"); running=$(jget running_at_last_start "$out")
     right=$(jget right "$out"); wrong=$(jget wrong "$out"); errors=$(jget errors "$out")
     if [ -n "$secs" ] && calc "exit !($secs > 0)"; then
@@ -406,6 +408,7 @@ run_peer() {
     note="starts took $(calc "printf \"%.2f\", ${start_secs:-0}")"
     note="$note s ($(calc "printf \"%.0f\", $count / (${start_secs:-0} > 0 ? ${start_secs:-0} : 1)") starts/s)"
     note="$note, ${running:-?} running when they ended"
+    note="$note; $(calc "printf \"%.1f\", ($xid1 - $xid0 - 1) / $count") write transactions per instance"
     if [ "$rc" != 0 ] || [ "$right" != "$count" ] || [ "$total" != "$count" ] || [ "$dbright" != "$count" ] \
         || [ "$steps" != $(( count * per_inst )) ] || [ "$rsteps" != $(( count * per_inst )) ]; then
         ok=0; FAILED=1
@@ -561,7 +564,7 @@ progress_stop() {
 run_scenario() {
     local label="$1" orch="$2" nparam="$3" count="$4" per_inst="$5" batch="${6:-$BATCH}"
     local prefix="b-$label" clients per_start per_wait jobs input t_end t_begin t_started t_backlog secs ops aps
-    local rc_s=0 rc_w=0 wait_pid start_pid backlog
+    local rc_s=0 rc_w=0 wait_pid start_pid backlog xid0 xid1
 
     clients=$(( count < CLIENTS ? count : CLIENTS ))
     per_start=$(( (count + clients * batch - 1) / (clients * batch) ))
@@ -587,6 +590,9 @@ EOF
     q "CHECKPOINT" >/dev/null
     [ "${NO_ROW:-0}" = 1 ] || mem_sample "$label:before"
 
+    # transaction ids assigned meanwhile = write transactions (each
+    # txid_current() call takes one itself)
+    xid0=$(q "SELECT txid_current()")
     say "$label: $count x $orch$([ "$orch" = Hello ] || echo " n=$nparam"), $clients starter + $clients waiter sessions$([ "$batch" = 1 ] || echo ", $batch starts per transaction")"
     as_pg "$PGBIN/pgbench" -n -c "$clients" -j "$jobs" -t "$per_wait" -f "$TMP/$label-wait.sql" \
         -l --log-prefix="$TMP/log-$label-wait" bench >"$TMP/$label-wait.log" 2>&1 &
@@ -607,6 +613,7 @@ EOF
         kill "$wait_pid" 2>/dev/null || true
     fi
     wait "$wait_pid" || rc_w=$?
+    xid1=$(q "SELECT txid_current()")
     progress_stop "$label"
     if [ "$STATEMENTS" = 1 ]; then
         echo "    $label top statements by total time (all sessions; nested statements included, so times overlap):"
@@ -653,6 +660,7 @@ EOF
         drain=$(calc "printf \"%.0f\", $backlog / ($t_end - $t_backlog)")
         note="$note, then drained at $drain orch/s"
     fi
+    note="$note; $(calc "printf \"%.1f\", ($xid1 - $xid0 - 1) / $count") write transactions per instance"
     if [ "$secs" != "-" ] && calc "exit !($t_end - $t_started <= 0.05 || $t_end - $t_started <= 0.1 * $secs)"; then
         bound=1
         note="$note; START-BOUND (the engine kept up with the starters)"
