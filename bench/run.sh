@@ -690,8 +690,9 @@ EOF
 #              y = the interval between the history timestamps (transaction
 #              start) of activity k's and k+1's ActivityScheduled, divided by
 #              the number of Chain1000 instances running during it.
-REPLAY_TWO=""; REPLAY_FIT=""
-replay_fit() {      # replay_fit LABEL: "b|a|r2|cycles" over LABEL's instances
+REPLAY_TWO=""; REPLAY_FIT=""; REPLAY_DECILES=""
+replay_fit() {      # replay_fit LABEL [deciles]: "b|a|r2|cycles" over LABEL's instances,
+                    # or with "deciles" the mean y of each tenth of the k range
     q "WITH ev AS (SELECT instance_id, created_at,
                           row_number() OVER (PARTITION BY instance_id ORDER BY event_id) AS k
                      FROM duroxide.history
@@ -703,8 +704,13 @@ replay_fit() {      # replay_fit LABEL: "b|a|r2|cycles" over LABEL's instances
             y AS (SELECT c.k, extract(epoch FROM c.t1 - c.t0) * 1e6
                               / greatest(1, (SELECT count(*) FROM life WHERE life.b <= c.t0 AND life.e >= c.t1)) AS us
                     FROM cyc c WHERE c.t1 IS NOT NULL)
-       SELECT round(regr_slope(us, k)::numeric, 3), round(regr_intercept(us, k)::numeric, 1),
-              round(regr_r2(us, k)::numeric, 3), count(*) FROM y"
+       $(if [ "${2:-}" = deciles ]; then
+             echo "SELECT string_agg(m::text, ' ' ORDER BY d) FROM (SELECT width_bucket(k, 1, (SELECT max(k) + 1 FROM y), 10) AS d,
+                                                                         round(avg(us)) AS m FROM y GROUP BY 1) t"
+         else
+             echo "SELECT round(regr_slope(us, k)::numeric, 3), round(regr_intercept(us, k)::numeric, 1),
+                          round(regr_r2(us, k)::numeric, 3), count(*) FROM y"
+         fi)"
 }
 replay_cost() {
     local p100 p1000 a100 a1000
@@ -715,6 +721,7 @@ replay_cost() {
         REPLAY_TWO="$(calc "printf \"%.3f\", 2 * ($p1000 - $p100) / 900")|$p100|$p1000"
     fi
     [ -z "$a1000" ] || REPLAY_FIT="$(replay_fit Chain1000)"
+    [ -z "$a1000" ] || REPLAY_DECILES="$(replay_fit Chain1000 deciles)"
     return 0
 }
 
@@ -880,6 +887,7 @@ if [ -n "$REPLAY_TWO$REPLAY_FIT" ]; then
                  "(target <= 1 µs: $(yesno "$b <= 1")); predicts $(calc "printf \"%.1f\", $a + $b * 1001 / 2") µs/activity," \
                  "the row measured $(calc "printf \"%.1f\", 1e6 / $(row_field Chain1000 5)")"
         fi
+        [ -z "$REPLAY_DECILES" ] || echo "  Chain1000's y (µs per activity) by tenth of k (k = 1-100, ..., 901-1000): $REPLAY_DECILES"
     fi
 fi
 
