@@ -387,13 +387,11 @@ peer_check() {
 # scenario LABEL as DBOS workflows; one row in PEER_ROWS
 run_peer() {
     local label="$1" scen="$2" nparam="$3" count="$4" per_inst="$5"
-    local prefix="d-$label" out="$TMP/peer-$label.out" rc=0 secs ops aps start_secs running right wrong errors xid0 xid1
+    local prefix="d-$label" out="$TMP/peer-$label.out" rc=0 secs ops aps start_secs running right wrong errors xids cpu
     [ "$PEERS" = 1 ] || return 0
     q "CHECKPOINT" >/dev/null
     say "$label (DBOS): $count x $scen$([ "$scen" = Hello ] || echo " n=$nparam"), $CLIENTS starters in one node process"
-    xid0=$(q "SELECT txid_current()")
     peer_node --scenario "$scen" --param "$nparam" --count "$count" --prefix "$prefix" >"$out" 2>"$TMP/peer-$label.err" || rc=$?
-    xid1=$(q "SELECT txid_current()")
     secs=$(jget seconds "$out"); start_secs=$(jget start_seconds "$out"); running=$(jget running_at_last_start "$out")
     right=$(jget right "$out"); wrong=$(jget wrong "$out"); errors=$(jget errors "$out")
     if [ -n "$secs" ] && calc "exit !($secs > 0)"; then
@@ -408,7 +406,12 @@ run_peer() {
     note="starts took $(calc "printf \"%.2f\", ${start_secs:-0}")"
     note="$note s ($(calc "printf \"%.0f\", $count / (${start_secs:-0} > 0 ? ${start_secs:-0} : 1)") starts/s)"
     note="$note, ${running:-?} running when they ended"
-    note="$note; $(calc "printf \"%.1f\", ($xid1 - $xid0 - 1) / $count") write transactions per instance"
+    xids=$(jget write_transactions "$out")
+    [ -z "$xids" ] || note="$note; $(calc "printf \"%.1f\", $xids / $count") write transactions per instance"
+    cpu=$(jget cpu_seconds "$out")
+    if [ -n "$cpu" ] && [ "$secs" != "-" ]; then
+        note="$note; node used $(calc "printf \"%.2f\", $cpu") s of CPU ($(calc "printf \"%.0f\", 100 * $cpu / $secs")% of one core)"
+    fi
     if [ "$rc" != 0 ] || [ "$right" != "$count" ] || [ "$total" != "$count" ] || [ "$dbright" != "$count" ] \
         || [ "$steps" != $(( count * per_inst )) ] || [ "$rsteps" != $(( count * per_inst )) ]; then
         ok=0; FAILED=1

@@ -28,12 +28,15 @@
 // checks the database rows afterwards as well.
 //
 // Prints one JSON line on stdout: {"scenario", "count", "seconds",
-// "start_seconds", "running_at_last_start", "right", "wrong", "errors",
+// "start_seconds", "cpu_seconds" (this process's user + system CPU during
+// the measured part), "write_transactions" (transaction ids the server
+// assigned during the measured part), "running_at_last_start", "right", "wrong", "errors",
 // "first_error", latency fields}; exits 1 if any instance failed or returned
 // a wrong result, 2 on bad arguments.
 'use strict';
 
 const { DBOS } = require('@dbos-inc/dbos-sdk');
+const pg = require('pg');
 
 function parseArgs(argv) {
     const a = { starters: 8, pool: undefined, param: 0, timeout: 600 };
@@ -112,6 +115,15 @@ function secondsSince(t0) {
 }
 
 // ---------------------------------------------------------------- scenarios
+// a connection of its own, outside the SDK's pool, that reads the server's
+// next transaction id around the measured part: the difference is the
+// number of write transactions meanwhile (each txid_current() takes one)
+let xidClient = null;
+async function txid() {
+    const r = await xidClient.query('SELECT txid_current()::text AS x');
+    return BigInt(r.rows[0].x);
+}
+
 async function throughput(a) {
     const wf = workflows[a.scenario];
     const results = new Array(a.count);
@@ -121,6 +133,8 @@ async function throughput(a) {
     let wrong = 0;
     let errors = 0;
     let firstError = null;
+    const xid0 = await txid();
+    const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
 
     function check(i, input, p) {
@@ -165,8 +179,11 @@ async function throughput(a) {
     const runningAtLastStart = a.count - done;
     await withTimeout(Promise.all(results), a.timeout);
     const seconds = secondsSince(t0);
+    const cpu = process.cpuUsage(cpu0);
+    const xids = Number(await txid() - xid0 - 1n);
     return {
         scenario: a.scenario, param: a.param, count: a.count, seconds, start_seconds: startSeconds,
+        cpu_seconds: (cpu.user + cpu.system) / 1e6, write_transactions: xids,
         running_at_last_start: runningAtLastStart, right, wrong, errors, first_error: firstError,
     };
 }
@@ -240,6 +257,8 @@ async function main() {
         config.systemDatabasePoolSize = a.pool;
     }
     DBOS.setConfig(config);
+    xidClient = new pg.Client({ connectionString: a.url });
+    await xidClient.connect();
     await DBOS.launch();
     let out;
     try {
@@ -250,6 +269,7 @@ async function main() {
                 first_error: e && e.message ? e.message : String(e) };
     }
     await DBOS.shutdown();
+    await xidClient.end();
     process.stdout.write(JSON.stringify(out) + '\n');
     const total = out.total || out.count;
     process.exitCode = out.right === total && !out.wrong && !out.errors ? 0 : 1;
