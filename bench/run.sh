@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh -- duroxide throughput / latency benchmark (see bench/README.md)
 #
-#   sudo bench/run.sh             full run (about 4 minutes on 2 cores)
-#   sudo bench/run.sh --quick     short smoke run (CI): small counts
+#   sudo bench/run.sh             full run (about 8 minutes on 2 cores)
+#   sudo bench/run.sh --quick     short smoke run: small counts
+#   sudo bench/run.sh --no-peers  without the DBOS peer
 #   sudo bench/run.sh --help      all options
 #
 # Runs as root and uses `runuser -u postgres` for everything PostgreSQL
@@ -12,7 +13,9 @@
 # initdb's a private cluster in a temporary directory (unix socket only,
 # default settings except the duroxide ones), runs pgbench -N for a
 # same-instance TPS baseline, the idle Hello latency test and the throughput
-# scenarios, prints one summary table, and always stops the server and
+# scenarios, the same scenarios on the DBOS Transact peer (bench/peers/dbos,
+# database dbos of the same instance), the replay cost and the FanSlow
+# ratios, prints the summary tables, and always stops the server and
 # removes the temporary directory.  The printed output and the server log are
 # kept in bench/results/<timestamp>/.
 #
@@ -313,7 +316,7 @@ st=$(q "SELECT status FROM duroxide.wait_for_orchestration('warmup', 60000)")
 # bench/peers/dbos: DBOS Transact (its package-lock.json pins the SDK),
 # installed with `npm ci` into a copy in $TMP and run as postgres, one node
 # process per scenario, against database dbos of this instance.
-PEER_NOTE=""
+PEER_NOTE="skipped (--no-peers)"
 if [ "$PEERS" = 1 ]; then
     PEER_SRC="$BENCH_DIR/peers/dbos"
     PEER_DIR="$TMP/peer-dbos"
