@@ -6,7 +6,9 @@
 // per scenario; see bench/README.md ("The DBOS peer") for what maps to what.
 //
 //   node bench.js --url URL --scenario NAME --count N [--param n]
-//                 [--starters S] [--pool P] [--timeout SEC]
+//                 [--starters S] [--pool P] [--timeout SEC] [--prefix P]
+//
+// (workflow ids are <prefix>-1 .. <prefix>-N; prefix default d-<scenario>)
 //
 // Scenarios (the same as ours, bench/workload.sql):
 //   Hello    one Echo step, returns its input (the instance number)
@@ -21,8 +23,8 @@
 // (`<prefix>-warm-<i>`, results checked) to open the pool's connections.
 // Throughput scenarios: S concurrent starter loops (S = bench/run.sh's
 // --clients, 8) each take the next instance number and call
-// DBOS.startWorkflow (one workflow_status insert, one commit), then take the
-// next; each start returns a handle at once and the workflow runs in this
+// DBOS.startWorkflow (its workflow_status and workflow_input rows, one
+// commit), then take the next; each start returns a handle at once and the workflow runs in this
 // process meanwhile.  seconds = from the first start call to the last
 // result.  Every result is compared with the expected one; bench/run.sh
 // checks the database rows afterwards as well.
@@ -30,8 +32,8 @@
 // Prints one JSON line on stdout: {"scenario", "count", "seconds",
 // "start_seconds", "cpu_seconds" (this process's user + system CPU during
 // the measured part), "write_transactions" (transaction ids the server
-// assigned during the measured part), "running_at_last_start", "right", "wrong", "errors",
-// "first_error", latency fields}; exits 1 if any instance failed or returned
+// assigned during the measured part), "running_at_last_start", "right",
+// "wrong", "errors", "first_error", latency fields}; exits 1 if any instance failed or returned
 // a wrong result, 2 on bad arguments.
 'use strict';
 
