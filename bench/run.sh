@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh -- duroxide throughput / latency benchmark (see bench/README.md)
 #
-#   sudo bench/run.sh             full run (about 4 minutes on 2 cores)
-#   sudo bench/run.sh --quick     short smoke run (CI): small counts
+#   sudo bench/run.sh             full run (about 8 minutes on 2 cores)
+#   sudo bench/run.sh --quick     short smoke run: small counts
+#   sudo bench/run.sh --no-peers  without the DBOS peer
 #   sudo bench/run.sh --help      all options
 #
 # Runs as root and uses `runuser -u postgres` for everything PostgreSQL
@@ -12,7 +13,9 @@
 # initdb's a private cluster in a temporary directory (unix socket only,
 # default settings except the duroxide ones), runs pgbench -N for a
 # same-instance TPS baseline, the idle Hello latency test and the throughput
-# scenarios, prints one summary table, and always stops the server and
+# scenarios, the same scenarios on the DBOS Transact peer (bench/peers/dbos,
+# database dbos of the same instance), the replay cost and the FanSlow
+# ratios, prints the summary tables, and always stops the server and
 # removes the temporary directory.  The printed output and the server log are
 # kept in bench/results/<timestamp>/.
 #
@@ -26,7 +29,7 @@ ROOT="$(dirname "$BENCH_DIR")"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 
 # ---------------------------------------------------------------- options
-ALL_SCENARIOS="tps,latency,hello500,chain10,chain100,chain1000,fan100,backlog,memory"
+ALL_SCENARIOS="tps,latency,hello,hellobatch,chain10,chain100,chain1000,fan100,fanslow,backlog,memory"
 QUICK=0
 BUILD=1
 SYSTEM=0
@@ -40,6 +43,10 @@ CLIENTS=8                   # as many sessions as the pgbench -N baseline (-c 8)
 TIMEOUT=600             # seconds one scenario may take before it is failed
 ORCH_CONC=2
 WORKER_CONC=2
+HELLO_BATCH=20              # starts per transaction in the HelloBatch scenario
+PEERS=1                     # run the DBOS peer (bench/peers/dbos) too
+PEER_TCP=0                  # the peer connects over 127.0.0.1 instead of the unix socket
+DBOS_POOL=""                # DBOS systemDatabasePoolSize ("" = the SDK's default, 10)
 
 usage() {
     cat <<EOF
@@ -51,6 +58,12 @@ usage: $0 [options]
   --clients N           starter and waiter sessions per scenario (default $CLIENTS)
   --batch K             starts per starter transaction (default $BATCH: one
                         start_orchestration per transaction)
+  --hello-batch K       starts per transaction in the HelloBatch scenario
+                        (default $HELLO_BATCH)
+  --no-peers            do not run the DBOS peer (bench/peers/dbos)
+  --peer-tcp            the peer connects over TCP (the instance then also
+                        listens on 127.0.0.1) instead of the unix socket
+  --dbos-pool N         the peer's systemDatabasePoolSize (default: the SDK's, 10)
   --orchestration-concurrency N   duroxide.orchestration_concurrency (default $ORCH_CONC)
   --worker-concurrency N          duroxide.worker_concurrency (default $WORKER_CONC)
   --timeout SEC         per-scenario limit before it counts as failed (default $TIMEOUT)
@@ -77,6 +90,10 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS="$2"; shift ;;
         --clients) CLIENTS="$2"; shift ;;
         --batch) BATCH="$2"; shift ;;
+        --hello-batch) HELLO_BATCH="$2"; shift ;;
+        --no-peers) PEERS=0 ;;
+        --peer-tcp) PEER_TCP=1 ;;
+        --dbos-pool) DBOS_POOL="$2"; shift ;;
         --orchestration-concurrency) ORCH_CONC="$2"; shift ;;
         --worker-concurrency) WORKER_CONC="$2"; shift ;;
         --timeout) TIMEOUT="$2"; shift ;;
@@ -91,6 +108,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+SCENARIOS="$(echo ",$SCENARIOS," | sed 's/,hello500,/,hello,/g; s/^,//; s/,$//')"    # the old name
 for s in ${SCENARIOS//,/ }; do
     case ",$ALL_SCENARIOS," in
         *",$s,"*) ;;
@@ -101,12 +119,15 @@ want() { case ",$SCENARIOS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 # counts: full / quick
 if [ "$QUICK" = 1 ]; then
-    N_HELLO=100; N_BACKLOG=1000; N_CHAIN10=20; N_CHAIN100=4; N_CHAIN1000=1
+    N_HELLO=200; N_HELLOBATCH=200; N_BACKLOG=1000; N_CHAIN10=20; N_CHAIN100=4; N_CHAIN1000=1
     N_FAN100=10; N_LATENCY=50; N_MEMORY=2000; PGBENCH_T=3
+    N_BURST=200; N_FANSLOW_REPS=1
 else
-    N_HELLO=500; N_BACKLOG=10000; N_CHAIN10=500; N_CHAIN100=50; N_CHAIN1000=4
+    N_HELLO=5000; N_HELLOBATCH=5000; N_BACKLOG=10000; N_CHAIN10=500; N_CHAIN100=50; N_CHAIN1000=4
     N_FAN100=100; N_LATENCY=200; N_MEMORY=100000; PGBENCH_T=15
+    N_BURST=200; N_FANSLOW_REPS=5
 fi
+SLOW_SECONDS=0.2            # one FanSlow activity (pg_sleep)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "run.sh: run as root (it uses runuser -u postgres for the PostgreSQL tools)" >&2
@@ -238,7 +259,7 @@ as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --no-sync >"
 cat >>"$PGDATA/postgresql.conf" <<EOF
 
 # ---- bench/run.sh: defaults except these
-listen_addresses = ''
+listen_addresses = '$([ "$PEERS" = 1 ] && [ "$PEER_TCP" = 1 ] && echo 127.0.0.1)'
 unix_socket_directories = '$TMP'
 port = $PORT
 synchronous_commit = on
@@ -291,6 +312,145 @@ q "SELECT duroxide.start_orchestration('warmup', 'Hello', '\"warmup\"')" >/dev/n
 st=$(q "SELECT status FROM duroxide.wait_for_orchestration('warmup', 60000)")
 [ "$st" = Completed ] || { echo "run.sh: warm-up Hello ended $st" >&2; exit 1; }
 
+# ---------------------------------------------------------------- DBOS peer
+# bench/peers/dbos: DBOS Transact (its package-lock.json pins the SDK),
+# installed with `npm ci` into a copy in $TMP and run as postgres, one node
+# process per scenario, against database dbos of this instance.
+PEER_NOTE="skipped (--no-peers)"
+if [ "$PEERS" = 1 ]; then
+    PEER_SRC="$BENCH_DIR/peers/dbos"
+    PEER_DIR="$TMP/peer-dbos"
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
+        PEERS=0
+        PEER_NOTE="skipped: Node.js >= 20 and npm are needed (found: $(node --version 2>/dev/null || echo none))"
+        say "DBOS peer $PEER_NOTE"
+    else
+        mkdir -p "$PEER_DIR"
+        cp -a "$PEER_SRC/package.json" "$PEER_SRC/package-lock.json" "$PEER_SRC/bench.js" "$PEER_DIR/"
+        say "DBOS peer: npm ci in $PEER_DIR"
+        if ! (cd "$PEER_DIR" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) >"$RESULTS/peer-npm.log" 2>&1; then
+            tail -n 20 "$RESULTS/peer-npm.log"
+            echo "run.sh: npm ci for the DBOS peer failed (log: $RESULTS/peer-npm.log; --no-peers skips the peer)" >&2
+            exit 1
+        fi
+        chown -R postgres: "$PEER_DIR"
+        DBOS_VERSION=$(node -p "require('$PEER_DIR/node_modules/@dbos-inc/dbos-sdk/package.json').version")
+        if [ "$PEER_TCP" = 1 ]; then
+            DBOS_URL="postgresql://postgres@127.0.0.1:$PORT/dbos?sslmode=disable"
+            PEER_TRANSPORT="TCP 127.0.0.1:$PORT"
+        else
+            # pg takes a socket directory from the host parameter; the URL's
+            # host name is required by the SDK but not used
+            DBOS_URL="postgresql://postgres@localhost:$PORT/dbos?host=$TMP"
+            PEER_TRANSPORT="unix socket, like the pgbench sessions"
+        fi
+        as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE dbos'
+        PEER_NOTE="DBOS Transact $DBOS_VERSION (@dbos-inc/dbos-sdk), Node $(node --version), one process per scenario"
+        PEER_NOTE="$PEER_NOTE, $CLIENTS starters, pool ${DBOS_POOL:-10}$([ -n "$DBOS_POOL" ] || echo " (SDK default)")"
+        PEER_NOTE="$PEER_NOTE, $PEER_TRANSPORT, database dbos"
+        # launch once (creates the dbos schema), and a warm-up like ours
+        say "DBOS peer: warm-up (schema migration, 10 Hello)"
+        peer_node() { as_pg node --no-deprecation "$PEER_DIR/bench.js" --url "$DBOS_URL" --starters "$CLIENTS" \
+                          --timeout "$TIMEOUT" ${DBOS_POOL:+--pool "$DBOS_POOL"} "$@"; }
+        peer_node --scenario Hello --count 10 --prefix d-warmup >"$TMP/peer-warmup.out" 2>"$TMP/peer-warmup.err" \
+            || { cat "$TMP/peer-warmup.out" "$TMP/peer-warmup.err"; echo "run.sh: DBOS peer warm-up failed" >&2; exit 1; }
+    fi
+fi
+
+# ---------------------------------------------------------------- peer runs
+PEER_ROWS=()        # label|instances|seconds|orch/s|act/s|ok|note, like ROWS
+PEER_LAT_MED=""; PEER_LAT_P95=""; PEER_LAT_MAX=""
+# jget KEY FILE: a number (or null) from the peer's one-line JSON output
+jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2" | head -n 1; }
+# peer_check PREFIX SCENARIO PARAM COUNT: "exist|success|right output|step rows|right step rows"
+# from the DBOS tables: every workflow SUCCESS with the expected output (the
+# SDK's superjson envelope {"json": value, ...}), every step recorded once
+# with the expected output (Hello: its input; Chain, Fan: step k returns k,
+# k = function_id + 1)
+peer_check() {
+    local prefix="$1" scen="$2" param="$3" count="$4"
+    as_pg "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d dbos -c "
+        WITH exp AS (SELECT '$prefix-' || g AS id, g,
+                            CASE '$scen' WHEN 'Fan' THEN (SELECT jsonb_agg(i ORDER BY i) FROM generate_series(1, $param) i)
+                                         WHEN 'Chain' THEN to_jsonb($param) ELSE to_jsonb(g) END AS want
+                       FROM generate_series(1, $count) g),
+             steps AS (SELECT op.*, e.g FROM dbos.operation_outputs op JOIN exp e ON op.workflow_uuid = e.id)
+        SELECT count(s.workflow_uuid),
+               count(*) FILTER (WHERE s.status = 'SUCCESS'),
+               count(*) FILTER (WHERE s.status = 'SUCCESS' AND (coalesce(o.output, s.output)::jsonb)->'json' = exp.want),
+               (SELECT count(*) FROM steps),
+               (SELECT count(*) FROM steps WHERE function_name = 'Echo' AND error IS NULL
+                   AND (output::jsonb)->'json' = CASE '$scen' WHEN 'Hello' THEN to_jsonb(g) ELSE to_jsonb(function_id + 1) END)
+          FROM exp LEFT JOIN dbos.workflow_status s ON s.workflow_uuid = exp.id
+                   LEFT JOIN dbos.workflow_output o ON o.workflow_uuid = exp.id"
+}
+
+# run_peer LABEL SCENARIO N_PARAM COUNT ACTIVITIES_PER_INSTANCE: our
+# scenario LABEL as DBOS workflows; one row in PEER_ROWS
+run_peer() {
+    local label="$1" scen="$2" nparam="$3" count="$4" per_inst="$5"
+    local prefix="d-$label" out="$TMP/peer-$label.out" rc=0 secs ops aps start_secs running right wrong errors xids cpu
+    [ "$PEERS" = 1 ] || return 0
+    q "CHECKPOINT" >/dev/null
+    say "$label (DBOS): $count x $scen$([ "$scen" = Hello ] || echo " n=$nparam"), $CLIENTS starters in one node process"
+    peer_node --scenario "$scen" --param "$nparam" --count "$count" --prefix "$prefix" >"$out" 2>"$TMP/peer-$label.err" || rc=$?
+    secs=$(jget seconds "$out"); start_secs=$(jget start_seconds "$out"); running=$(jget running_at_last_start "$out")
+    right=$(jget right "$out"); wrong=$(jget wrong "$out"); errors=$(jget errors "$out")
+    if [ -n "$secs" ] && calc "exit !($secs > 0)"; then
+        secs=$(calc "printf \"%.3f\", $secs")
+        ops=$(calc "printf \"%.1f\", $count / $secs")
+        aps=$(calc "printf \"%.1f\", $count * $per_inst / $secs")
+    else
+        secs="-"; ops=0; aps=0
+    fi
+    local total success dbright steps rsteps ok=1 note
+    IFS='|' read -r total success dbright steps rsteps <<<"$(peer_check "$prefix" "$scen" "$nparam" "$count")"
+    note="starts took $(calc "printf \"%.2f\", ${start_secs:-0}")"
+    note="$note s ($(calc "printf \"%.0f\", $count / (${start_secs:-0} > 0 ? ${start_secs:-0} : 1)") starts/s)"
+    note="$note, ${running:-?} running when they ended"
+    xids=$(jget write_transactions "$out")
+    [ -z "$xids" ] || note="$note; $(calc "printf \"%.1f\", $xids / $count") write transactions per instance"
+    cpu=$(jget cpu_seconds "$out")
+    if [ -n "$cpu" ] && [ "$secs" != "-" ]; then
+        note="$note; node used $(calc "printf \"%.2f\", $cpu") s of CPU ($(calc "printf \"%.0f\", 100 * $cpu / $secs")% of one core)"
+    fi
+    if [ "$rc" != 0 ] || [ "$right" != "$count" ] || [ "$total" != "$count" ] || [ "$dbright" != "$count" ] \
+        || [ "$steps" != $(( count * per_inst )) ] || [ "$rsteps" != $(( count * per_inst )) ]; then
+        ok=0; FAILED=1
+        note="FAILED: node exit $rc, results right/wrong/errors ${right:-?}/${wrong:-?}/${errors:-?}; rows: $total/$count exist,"
+        note="$note $success SUCCESS, $dbright right output, $rsteps/$steps/$(( count * per_inst )) right/recorded/expected steps"
+        say "$label (DBOS) $note"
+        sed -n 's/.*"first_error":\(.*\)}$/    first error: \1/p' "$out"
+        tail -n 5 "$TMP/peer-$label.err" | sed 's/^/    stderr: /'
+    fi
+    say "$label (DBOS): $secs s, $ops orch/s, $aps act/s; $note"
+    PEER_ROWS+=("$label|$count|$secs|$ops|$aps|$ok|$note")
+}
+
+# the peer's HelloLatency: sequential start -> result round trips in one process
+run_peer_latency() {
+    local out="$TMP/peer-latency.out" rc=0 right total success dbright steps rsteps
+    [ "$PEERS" = 1 ] || return 0
+    q "CHECKPOINT" >/dev/null
+    say "latency (DBOS): $N_LATENCY sequential Hello start -> getResult round trips, one process"
+    peer_node --scenario Latency --count "$N_LATENCY" --prefix d-lat >"$out" 2>"$TMP/peer-latency.err" || rc=$?
+    right=$(jget right "$out")
+    PEER_LAT_MED=$(calc "printf \"%.2f\", $(jget median_ms "$out" | sed 's/null/0/')")
+    PEER_LAT_P95=$(calc "printf \"%.2f\", $(jget p95_ms "$out" | sed 's/null/0/')")
+    PEER_LAT_MAX=$(calc "printf \"%.2f\", $(jget max_ms "$out" | sed 's/null/0/')")
+    IFS='|' read -r total success dbright steps rsteps <<<"$(peer_check d-lat Hello 0 $(( N_LATENCY + 10 )))"
+    if [ "$rc" != 0 ] || [ "$right" != $(( N_LATENCY + 10 )) ] || [ "$dbright" != $(( N_LATENCY + 10 )) ] \
+        || [ "$rsteps" != $(( N_LATENCY + 10 )) ]; then
+        say "LATENCY (DBOS) FAILED: node exit $rc, ${right:-?} right results, $dbright right rows, $rsteps right steps of $(( N_LATENCY + 10 ))"
+        tail -n 5 "$TMP/peer-latency.err" | sed 's/^/    stderr: /'
+        FAILED=1
+        PEER_LAT_MED=""
+        return 0
+    fi
+    say "latency (DBOS): median $PEER_LAT_MED ms, p95 $PEER_LAT_P95 ms, max $PEER_LAT_MAX ms"
+}
+
 # ---------------------------------------------------------------- memory
 # "pid name VmRSS RssAnon" (kB) of every duroxide worker
 worker_mem() {
@@ -317,6 +477,7 @@ mem_sample() {
 # ---------------------------------------------------------------- results
 # one row per scenario: name|instances|seconds|orch/s|act/s|ok|note
 ROWS=()
+declare -A CAP      # label -> "start seconds|starts/s|drain orch/s|start-bound 0/1|running at last start"
 FAILED=0
 TPS=""
 
@@ -363,6 +524,7 @@ EOF
         FAILED=1
     fi
     say "latency: median $LAT_MED ms, p95 $LAT_P95 ms, max $LAT_MAX ms"
+    run_peer_latency
 fi
 
 # ---------------------------------------------------------------- progress samplers
@@ -399,31 +561,31 @@ progress_stop() {
 }
 
 # ---------------------------------------------------------------- throughput
-# run_scenario LABEL ORCHESTRATION N_PARAM COUNT ACTIVITIES_PER_INSTANCE
-#   COUNT instances are started by $CLIENTS pgbench sessions ($BATCH starts
-#   per transaction, default one) while $CLIENTS other sessions await them in
+# run_scenario LABEL ORCHESTRATION N_PARAM COUNT ACTIVITIES_PER_INSTANCE [BATCH]
+#   COUNT instances are started by $CLIENTS pgbench sessions (BATCH starts
+#   per transaction, default $BATCH: one) while $CLIENTS other sessions await them in
 #   id order with duroxide.wait_for_orchestration (bench.wait).  seconds =
 #   from the start of the first start transaction to the return of the last
 #   wait, both taken from pgbench's per-transaction logs (client clock).
 run_scenario() {
-    local label="$1" orch="$2" nparam="$3" count="$4" per_inst="$5"
+    local label="$1" orch="$2" nparam="$3" count="$4" per_inst="$5" batch="${6:-$BATCH}"
     local prefix="b-$label" clients per_start per_wait jobs input t_end t_begin t_started t_backlog secs ops aps
-    local rc_s=0 rc_w=0 wait_pid start_pid backlog
+    local rc_s=0 rc_w=0 wait_pid start_pid backlog xid0 xid1
 
     clients=$(( count < CLIENTS ? count : CLIENTS ))
-    per_start=$(( (count + clients * BATCH - 1) / (clients * BATCH) ))
+    per_start=$(( (count + clients * batch - 1) / (clients * batch) ))
     per_wait=$(( (count + clients - 1) / clients ))
     jobs=$(( clients < 2 ? clients : 2 ))
     if [ "$orch" = Hello ]; then input="to_jsonb(n)"; else input="'{\"n\": $nparam}'::jsonb"; fi
 
-    if [ "$BATCH" = 1 ]; then
+    if [ "$batch" = 1 ]; then
         cat >"$TMP/$label-start.sql" <<EOF
 SELECT duroxide.start_orchestration('$prefix-' || n, '$orch', $input) FROM nextval('bench.start_seq') n WHERE n <= $count;
 EOF
     else
         cat >"$TMP/$label-start.sql" <<EOF
 SELECT count(duroxide.start_orchestration('$prefix-' || n, '$orch', $input))
-  FROM (SELECT nextval('bench.start_seq') AS n FROM generate_series(1, $BATCH)) s WHERE n <= $count;
+  FROM (SELECT nextval('bench.start_seq') AS n FROM generate_series(1, $batch)) s WHERE n <= $count;
 EOF
     fi
     cat >"$TMP/$label-wait.sql" <<EOF
@@ -432,9 +594,12 @@ EOF
     chown postgres: "$TMP/$label-start.sql" "$TMP/$label-wait.sql"
     q "SELECT setval('bench.start_seq', 1, false), setval('bench.wait_seq', 1, false)" >/dev/null
     q "CHECKPOINT" >/dev/null
-    mem_sample "$label:before"
+    [ "${NO_ROW:-0}" = 1 ] || mem_sample "$label:before"
 
-    say "$label: $count x $orch$([ "$orch" = Hello ] || echo " n=$nparam"), $clients starter + $clients waiter sessions"
+    # transaction ids assigned meanwhile = write transactions (each
+    # txid_current() call takes one itself)
+    xid0=$(q "SELECT txid_current()")
+    say "$label: $count x $orch$([ "$orch" = Hello ] || echo " n=$nparam"), $clients starter + $clients waiter sessions$([ "$batch" = 1 ] || echo ", $batch starts per transaction")"
     as_pg "$PGBIN/pgbench" -n -c "$clients" -j "$jobs" -t "$per_wait" -f "$TMP/$label-wait.sql" \
         -l --log-prefix="$TMP/log-$label-wait" bench >"$TMP/$label-wait.log" 2>&1 &
     wait_pid=$!
@@ -454,6 +619,7 @@ EOF
         kill "$wait_pid" 2>/dev/null || true
     fi
     wait "$wait_pid" || rc_w=$?
+    xid1=$(q "SELECT txid_current()")
     progress_stop "$label"
     if [ "$STATEMENTS" = 1 ]; then
         echo "    $label top statements by total time (all sessions; nested statements included, so times overlap):"
@@ -463,7 +629,7 @@ EOF
              FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench')
             ORDER BY total_exec_time DESC LIMIT 15"
     fi
-    mem_sample "$label:after"
+    [ "${NO_ROW:-0}" = 1 ] || mem_sample "$label:after"
 
     # first start began: min(end - latency); last start / last wait returned: max(end)
     t_begin=$(cat "$TMP/log-$label-start".* | awk 'NR == 1 || $5 + $6 / 1e6 - $3 / 1e6 < m { m = $5 + $6 / 1e6 - $3 / 1e6 }
@@ -488,19 +654,24 @@ EOF
                FROM ids LEFT JOIN duroxide.instances i ON i.instance_id = ids.id")
     IFS='|' read -r total completed right acts <<<"$res"
 
-    local ok=1 note start_secs
+    local ok=1 note start_secs start_rate="" drain="" bound=0
     start_secs=$(calc "printf \"%.2f\", $t_started - $t_begin")
     note="starts took $start_secs s"
     if calc "exit !($start_secs >= 0.05)"; then
-        note="$note ($(calc "printf \"%.0f\", $count / $start_secs") starts/s)"
+        start_rate=$(calc "printf \"%.0f\", $count / $start_secs")
+        note="$note ($start_rate starts/s)"
     fi
     note="$note, $backlog running when they ended"
     if [ "$backlog" -ge 50 ] && calc "exit !($t_end > $t_backlog + 0.01)"; then
-        note="$note, then drained at $(calc "printf \"%.0f\", $backlog / ($t_end - $t_backlog)") orch/s"
+        drain=$(calc "printf \"%.0f\", $backlog / ($t_end - $t_backlog)")
+        note="$note, then drained at $drain orch/s"
     fi
+    note="$note; $(calc "printf \"%.1f\", ($xid1 - $xid0 - 1) / $count") write transactions per instance"
     if [ "$secs" != "-" ] && calc "exit !($t_end - $t_started <= 0.05 || $t_end - $t_started <= 0.1 * $secs)"; then
+        bound=1
         note="$note; START-BOUND (the engine kept up with the starters)"
     fi
+    CAP[$label]="$start_secs|$start_rate|$drain|$bound|$backlog"
     if [ "$rc_s" != 0 ] || [ "$rc_w" != 0 ] || [ "$total" != "$count" ] || [ "$right" != "$count" ] \
         || [ "$acts" != $(( count * per_inst )) ]; then
         ok=0; FAILED=1
@@ -512,23 +683,116 @@ EOF
              FROM ids LEFT JOIN duroxide.instances i ON i.instance_id = ids.id GROUP BY 1" | sed 's/^/    /'
     fi
     say "$label: $secs s, $ops orch/s, $aps act/s; $note"
-    ROWS+=("$label|$count|$secs|$ops|$aps|$ok|$note")
+    [ "${NO_ROW:-0}" = 1 ] || ROWS+=("$label|$count|$secs|$ops|$aps|$ok|$note")
 }
 
-want hello500  && run_scenario Hello        Hello 0    "$N_HELLO"     1
-want chain10   && run_scenario Chain10      Chain 10   "$N_CHAIN10"   10
-want chain100  && run_scenario Chain100     Chain 100  "$N_CHAIN100"  100
-want chain1000 && run_scenario Chain1000    Chain 1000 "$N_CHAIN1000" 1000
-want fan100    && run_scenario Fan100       Fan   100  "$N_FAN100"    100
-want backlog   && run_scenario HelloBacklog Hello 0    "$N_BACKLOG"   1
-want memory    && run_scenario Memory       Hello 0    "$N_MEMORY"    1
+# ---------------------------------------------------------------- replay cost
+# A chain's turn k replays the k - 1 calls recorded before it, so a turn costs
+# a + b*k and ChainN's time per activity is a + b*(N+1)/2.  b, in µs of this
+# run's wall time per replayed durable call, two ways (README, "Replay cost"):
+#   two-point: b = 2 * (p1000 - p100) / (1000 - 100), p = the rows' seconds
+#              per activity;
+#   fit:       least squares of y = a + b*k over every turn of Chain1000,
+#              y = the interval between the history timestamps (transaction
+#              start) of activity k's and k+1's ActivityScheduled, divided by
+#              the number of Chain1000 instances running during it.
+REPLAY_TWO=""; REPLAY_FIT=""; REPLAY_DECILES=""
+replay_fit() {      # replay_fit LABEL [deciles]: "b|a|r2|cycles" over LABEL's instances,
+                    # or with "deciles" the mean y of each tenth of the k range
+    q "WITH ev AS (SELECT instance_id, created_at,
+                          row_number() OVER (PARTITION BY instance_id ORDER BY event_id) AS k
+                     FROM duroxide.history
+                    WHERE instance_id LIKE 'b-$1-%' AND event_type = 'ActivityScheduled'),
+            cyc AS (SELECT instance_id, k, created_at AS t0,
+                           lead(created_at) OVER (PARTITION BY instance_id ORDER BY k) AS t1 FROM ev),
+            life AS (SELECT instance_id, min(created_at) AS b, max(created_at) AS e
+                       FROM duroxide.history WHERE instance_id LIKE 'b-$1-%' GROUP BY instance_id),
+            y AS (SELECT c.k, extract(epoch FROM c.t1 - c.t0) * 1e6
+                              / greatest(1, (SELECT count(*) FROM life WHERE life.b <= c.t0 AND life.e >= c.t1)) AS us
+                    FROM cyc c WHERE c.t1 IS NOT NULL)
+       $(if [ "${2:-}" = deciles ]; then
+             echo "SELECT string_agg(m::text, ' ' ORDER BY d) FROM (SELECT width_bucket(k, 1, (SELECT max(k) + 1 FROM y), 10) AS d,
+                                                                         round(avg(us)) AS m FROM y GROUP BY 1) t"
+         else
+             echo "SELECT round(regr_slope(us, k)::numeric, 3), round(regr_intercept(us, k)::numeric, 1),
+                          round(regr_r2(us, k)::numeric, 3), count(*) FROM y"
+         fi)"
+}
+replay_cost() {
+    local p100 p1000 a100 a1000
+    a100=$(row_field Chain100 5); a1000=$(row_field Chain1000 5)
+    if [ -n "$a100" ] && [ -n "$a1000" ] && calc "exit !($a100 > 0 && $a1000 > 0)"; then
+        p100=$(calc "printf \"%.2f\", 1e6 / $a100")
+        p1000=$(calc "printf \"%.2f\", 1e6 / $a1000")
+        REPLAY_TWO="$(calc "printf \"%.3f\", 2 * ($p1000 - $p100) / 900")|$p100|$p1000"
+    fi
+    [ -z "$a1000" ] || REPLAY_FIT="$(replay_fit Chain1000)"
+    [ -z "$a1000" ] || REPLAY_DECILES="$(replay_fit Chain1000 deciles)"
+    return 0
+}
+
+# ---------------------------------------------------------------- FanSlow
+# After a burst of $N_BURST Hello instances (started and awaited as in the
+# Hello scenario), one FanSlow instance: N activities of $SLOW_SECONDS s
+# (pg_sleep); its start -> wait_for_orchestration round trip (one pgbench
+# transaction, client clock, as in the latency test) against the ideal
+# ceil(N / W) x $SLOW_SECONDS s, W = duroxide.worker_concurrency.
+FANSLOW=()          # "N|ideal|median|min|max|runs|ok|the runs' seconds"
+run_fanslow() {
+    local n rep id secs list ideal ok res
+    for n in 4 16; do
+        list=""; ok=1
+        ideal=$(calc "printf \"%.3f\", int(($n + $WORKER_CONC - 1) / $WORKER_CONC) * $SLOW_SECONDS")
+        for rep in $(seq 1 "$N_FANSLOW_REPS"); do
+            NO_ROW=1 run_scenario "FanSlowBurst$n-$rep" Hello 0 "$N_BURST" 1 1
+            id="b-FanSlow$n-$rep"
+            printf '%s\n' "SELECT duroxide.start_orchestration('$id', 'FanSlow', '{\"n\": $n, \"s\": $SLOW_SECONDS}'::jsonb);" \
+                          "SELECT status FROM duroxide.wait_for_orchestration('$id', ${TIMEOUT}000);" >"$TMP/fanslow-$n-$rep.sql"
+            chown postgres: "$TMP/fanslow-$n-$rep.sql"
+            if ! as_pg "$PGBIN/pgbench" -n -c 1 -t 1 -f "$TMP/fanslow-$n-$rep.sql" -l --log-prefix="$TMP/log-fanslow-$n-$rep" bench \
+                    >"$TMP/fanslow-$n-$rep.log" 2>&1; then
+                grep -m 4 -iE 'error|abort' "$TMP/fanslow-$n-$rep.log" | sed 's/^/    /'
+            fi
+            secs=$(cat "$TMP/log-fanslow-$n-$rep".* 2>/dev/null | awk '{ printf "%.3f", $3 / 1e6 }')
+            res=$(q "SELECT i.status = 'Completed' AND i.output = bench.expected('FanSlow', i.input)
+                            AND (SELECT count(*) FROM duroxide.history h WHERE h.instance_id = i.instance_id
+                                   AND h.event_type = 'ActivityCompleted') = $n
+                       FROM duroxide.instances i WHERE i.instance_id = '$id'")
+            if [ "$res" != t ] || [ -z "$secs" ]; then
+                ok=0; FAILED=1
+                say "FanSlow N=$n run $rep FAILED: $(q "SELECT coalesce(max(status || ' ' || coalesce(error, output::text)), 'missing')
+                                                         FROM duroxide.instances WHERE instance_id = '$id'")"
+            fi
+            say "FanSlow N=$n run $rep: ${secs:-?} s (ideal $ideal s on $WORKER_CONC activity workers)"
+            list="$list ${secs:-0}"
+        done
+        FANSLOW+=("$n|$ideal|$(printf '%s\n' $list | sort -n | awk '{ v[NR] = $1 } END {
+                    printf "%.3f|%.3f|%.3f|%d", v[int((NR + 1) / 2)], v[1], v[NR], NR }')|$ok|${list# }")
+    done
+}
+
+want hello      && run_scenario Hello        Hello 0    "$N_HELLO"      1
+want hello      && run_peer     Hello        Hello 0    "$N_HELLO"      1
+want hellobatch && run_scenario HelloBatch   Hello 0    "$N_HELLOBATCH" 1 "$HELLO_BATCH"
+want chain10    && run_scenario Chain10      Chain 10   "$N_CHAIN10"    10
+want chain10    && run_peer     Chain10      Chain 10   "$N_CHAIN10"    10
+want chain100   && run_scenario Chain100     Chain 100  "$N_CHAIN100"   100
+want chain100   && run_peer     Chain100     Chain 100  "$N_CHAIN100"   100
+want chain1000  && run_scenario Chain1000    Chain 1000 "$N_CHAIN1000"  1000
+want chain1000  && run_peer     Chain1000    Chain 1000 "$N_CHAIN1000"  1000
+want fan100     && run_scenario Fan100       Fan   100  "$N_FAN100"     100
+want fan100     && run_peer     Fan100       Fan   100  "$N_FAN100"     100
+want fanslow    && run_fanslow
+want backlog    && run_scenario HelloBacklog Hello 0    "$N_BACKLOG"    1
+want memory     && run_scenario Memory       Hello 0    "$N_MEMORY"     1
 
 # ---------------------------------------------------------------- report
-row_field() {   # row_field LABEL FIELD#
+row_field() {   # row_field LABEL FIELD#: empty (status 0) when there is no such row
     local r
     for r in "${ROWS[@]}"; do
-        [ "${r%%|*}" = "$1" ] && { echo "$r" | cut -d'|' -f"$2"; return; }
+        if [ "${r%%|*}" = "$1" ]; then echo "$r" | cut -d'|' -f"$2"; return 0; fi
     done
+    return 0
 }
 ratio() { if [ -n "$TPS" ]; then calc "printf \"%.3f\", $1 / $TPS"; else echo "-"; fi; }
 yesno() { if calc "exit !($1)"; then echo yes; else echo NO; fi; }
@@ -544,7 +808,8 @@ fi
 echo
 echo "=== duroxide benchmark: $(nproc) CPUs, orchestration_concurrency=$ORCH_CONC, worker_concurrency=$WORKER_CONC," \
      "synchronous_commit=on, $CLIENTS starter + $CLIENTS waiter sessions, $BATCH start(s) per transaction"
-echo "extension: source $SRC_ID, library md5 $LIB_MD5; CPUs ${BUSY_START}% busy before the run"
+echo "extension: source $SRC_ID, library md5 $LIB_MD5; CPUs ${BUSY_START}% busy before the run" \
+     "(load average $LOAD_START; at the end $(cut -d' ' -f1-3 /proc/loadavg))"
 [ -n "$TPS" ] && echo "pgbench -N -c 8 -j 2 -T $PGBENCH_T: $(calc "printf \"%.0f\", $TPS") TPS (same instance)"
 [ -n "$LAT_MED" ] && echo "Hello latency (idle, $LAT_N round trips): median $LAT_MED ms, p95 $LAT_P95 ms, max $LAT_MAX ms"
 echo
@@ -565,9 +830,9 @@ for r in "${ROWS[@]}"; do
             target="act/s >= 1.5 x TPS"
             [ -n "$TPS" ] && met=$(yesno "$aps >= 1.5 * $TPS") ;;
         Chain1000)
-            target="act/s >= 0.5 x Chain10 act/s"
+            target="act/s >= 0.25 x Chain10 act/s"
             c10=$(row_field Chain10 5)
-            [ -n "$c10" ] && met=$(yesno "$aps >= 0.5 * $c10") ;;
+            [ -n "$c10" ] && met=$(yesno "$aps >= 0.25 * $c10") ;;
         HelloBacklog)
             target="orch/s >= 0.8 x Hello orch/s"
             h=$(row_field Hello 4)
@@ -595,6 +860,92 @@ for r in "${ROWS[@]}"; do
     IFS='|' read -r label count secs ops aps ok note <<<"$r"
     echo "  $label: $note"
 done
+
+# Hello: the starters' commit rate vs what the engine does with cheap starts
+if [ -n "$(row_field Hello 4)" ] || [ -n "$(row_field HelloBatch 4)" ]; then
+    echo
+    echo "engine capacity vs the starters (Hello):"
+    for l in Hello HelloBatch HelloBacklog; do
+        r_ops=$(row_field "$l" 4)
+        [ -n "$r_ops" ] || continue
+        IFS='|' read -r c_secs c_rate c_drain c_bound c_backlog <<<"${CAP[$l]}"
+        line="$(printf '  %-13s %8s orch/s (%s x TPS); starts: %s s' "$l" "$r_ops" "$(ratio "$r_ops")" "$c_secs")"
+        [ -z "$c_rate" ] || line="$line, $c_rate starts/s ($(ratio "$c_rate") x TPS)"
+        line="$line; $c_backlog still running at the last start"
+        [ -z "$c_drain" ] || line="$line, then drained at $c_drain orch/s ($(ratio "$c_drain") x TPS)"
+        [ "$c_bound" = 0 ] || line="$line; START-BOUND: a lower bound of the engine"
+        echo "$line"
+    done
+    [ -z "$(row_field HelloBatch 4)" ] || echo "  (HelloBatch: $HELLO_BATCH starts per starter transaction; Hello: one)"
+fi
+
+replay_cost
+if [ -n "$REPLAY_TWO$REPLAY_FIT" ]; then
+    echo
+    echo "replay cost, µs of this run's wall time per replayed durable call (turn k of a chain costs a + b*k):"
+    if [ -n "$REPLAY_TWO" ]; then
+        IFS='|' read -r b p100 p1000 <<<"$REPLAY_TWO"
+        echo "  two-point: Chain100 $p100 µs/activity, Chain1000 $p1000 µs/activity -> b = 2 x ($p1000 - $p100) / 900 = $b µs" \
+             "(target <= 1 µs: $(yesno "$b <= 1"))"
+    fi
+    if [ -n "$REPLAY_FIT" ]; then
+        IFS='|' read -r b a r2 ncyc <<<"$REPLAY_FIT"
+        if [ -n "$b" ]; then
+            echo "  fit over Chain1000's $ncyc turns (history timestamps / instances running): b = $b µs, a = $a µs, r2 = $r2" \
+                 "(target <= 1 µs: $(yesno "$b <= 1")); predicts $(calc "printf \"%.1f\", $a + $b * 1001 / 2") µs/activity," \
+                 "the row measured $(calc "printf \"%.1f\", 1e6 / $(row_field Chain1000 5)")"
+        fi
+        [ -z "$REPLAY_DECILES" ] || echo "  Chain1000's y (µs per activity) by tenth of k (k = 1-100, ..., 901-1000): $REPLAY_DECILES"
+    fi
+fi
+
+if [ "${#FANSLOW[@]}" -gt 0 ]; then
+    echo
+    echo "FanSlow: N activities of $SLOW_SECONDS s right after $N_BURST Hello instances, W = $WORKER_CONC activity workers," \
+         "start -> completion vs ceil(N/W) x $SLOW_SECONDS s:"
+    for r in "${FANSLOW[@]}"; do
+        IFS='|' read -r n ideal med mn mx runs ok list <<<"$r"
+        printf '  N=%-3s ideal %6.3f s  measured median %6.3f s  ratio %5.2f  target <= 1.2: %-6s (%d runs: %s s)\n' \
+            "$n" "$ideal" "$med" "$(calc "printf \"%.2f\", $med / $ideal")" \
+            "$([ "$ok" = 1 ] && yesno "$med <= 1.2 * $ideal" || echo FAILED)" "$runs" "$list"
+    done
+fi
+
+if [ "${#PEER_ROWS[@]}" -gt 0 ] || [ -n "$PEER_LAT_MED" ] || [ -n "$PEER_NOTE" ]; then
+    echo
+    echo "=== peer: $PEER_NOTE"
+    [ "$BATCH" = 1 ] || echo "    (ours with --batch $BATCH starts per transaction; DBOS starts one workflow per call)"
+    if [ "${#PEER_ROWS[@]}" -gt 0 ] || [ -n "$PEER_LAT_MED" ]; then
+        PFMT='%-13s %9s %9s %9s %9s %8s %8s %9s  %-22s %s\n'
+        printf "$PFMT" scenario instances seconds orch/s act/s orch/TPS act/TPS ours/DBOS target met?
+        printf "$PFMT" ------------- --------- --------- --------- --------- -------- -------- --------- ---------------------- ----
+    fi
+    for r in "${PEER_ROWS[@]}"; do
+        IFS='|' read -r label count secs ops aps ok note <<<"$r"
+        # the ratio of act/s (more digits than orch/s; same activities per instance)
+        ours=$(row_field "$label" 5); vs="-"; target="-"; met="-"
+        case "$label" in
+            Hello) want_r=3 ;; Chain10) want_r=6 ;; Fan100) want_r=15 ;; *) want_r="" ;;
+        esac
+        if [ -n "$ours" ] && calc "exit !($aps > 0)"; then
+            vs=$(calc "printf \"%.2f\", $ours / $aps")
+            [ -z "$want_r" ] || { target="ours/DBOS >= $want_r"; met=$(yesno "$vs >= $want_r"); }
+        fi
+        [ "$ok" = 1 ] || met="FAILED"
+        printf "$PFMT" "$label" "$count" "$secs" "$ops" "$aps" "$(ratio "$ops")" "$(ratio "$aps")" "$vs" "$target" "$met"
+    done
+    if [ -n "$PEER_LAT_MED" ]; then
+        vs="-"; [ -z "$LAT_MED" ] || vs=$(calc "printf \"%.2f\", $PEER_LAT_MED / $LAT_MED")
+        printf "$PFMT" HelloLatency "$N_LATENCY" - - - - - "$vs" "median $PEER_LAT_MED ms" "-"
+        vs="-"; [ -z "$LAT_P95" ] || vs=$(calc "printf \"%.2f\", $PEER_LAT_P95 / $LAT_P95")
+        printf "$PFMT" "" "" "" "" "" "" "" "$vs" "p95 $PEER_LAT_P95 ms" "-"
+        echo "  (HelloLatency ours/DBOS = DBOS latency / our latency: above 1, ours is faster)"
+    fi
+    for r in "${PEER_ROWS[@]}"; do
+        IFS='|' read -r label count secs ops aps ok note <<<"$r"
+        echo "  $label (DBOS): $note"
+    done
+fi
 
 # dispatcher / worker resident size (kB) at the start and end of each scenario
 if [ -s "$MEM_LOG" ]; then

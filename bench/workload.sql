@@ -12,6 +12,10 @@
 --   Fan            orchestration: input {"n": N}; schedules N Echo
 --                  activities (inputs 1..N), then await_all
 --                  (output = [1, 2, ..., N], argument order)
+--   Slow           activity: input {"i": I, "s": S}; pg_sleep(S), returns I
+--   FanSlow        orchestration: input {"n": N, "s": S}; schedules N Slow
+--                  activities ({"i": 1..N, "s": S}), then await_all
+--                  (output = [1, 2, ..., N], like Fan)
 --
 -- ChainN / FanN are Chain / Fan started with {"n": N}.
 --
@@ -64,10 +68,35 @@ BEGIN
 END
 $$;
 
+-- a slow activity: sleeps input.s seconds, returns input.i
+CREATE OR REPLACE FUNCTION bench.slow(ctx duroxide.activity_context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep((input->>'s')::float8);
+    RETURN input->'i';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bench.fan_slow(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    n     integer := (input->>'n')::integer;
+    tasks duroxide.task[] := '{}';
+BEGIN
+    FOR i IN 1..n LOOP
+        tasks := tasks || duroxide.schedule_activity(ctx, 'Slow',
+                                                     jsonb_build_object('i', i, 's', input->'s'));
+    END LOOP;
+    RETURN duroxide.await_all(tasks);
+END
+$$;
+
 SELECT duroxide.register_activity('Echo', 'bench.echo');
+SELECT duroxide.register_activity('Slow', 'bench.slow');
 SELECT duroxide.register_orchestration('Hello', 'bench.hello');
 SELECT duroxide.register_orchestration('Chain', 'bench.chain');
 SELECT duroxide.register_orchestration('Fan', 'bench.fan');
+SELECT duroxide.register_orchestration('FanSlow', 'bench.fan_slow');
 
 -- the output an instance of this workload must end with
 CREATE OR REPLACE FUNCTION bench.expected(name text, input jsonb)
@@ -77,6 +106,8 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
         WHEN 'Chain' THEN to_jsonb((input->>'n')::integer)
         WHEN 'Fan'   THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
                              FROM generate_series(1, (input->>'n')::integer) i)
+        WHEN 'FanSlow' THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
+                               FROM generate_series(1, (input->>'n')::integer) i)
     END
 $$;
 
