@@ -324,44 +324,45 @@ list_tests() {
     done
 }
 
+# count a pg_regress-style tier (pg_regress, pg_isolation_regress), explain
+# its failures and record it.  $1 tier, $2 the directory of its
+# regression.diffs ("" for the top), $3 its temporary instance, rest: the
+# tests that should have run.
+record_regress() {
+    local tier="$1" outdir="$2" tmpdir="$3" p f counts
+    shift 3
+    counts="$(count_regress "$TIER_LOG" "$@")"
+    read -r p f <<< "$counts"
+    p="${p:-0}" f="${f:-1}"
+    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        show_diffs "$WORK/${outdir:+$outdir/}regression.diffs"
+        show_file "$WORK/$tmpdir/log/postmaster.log" 100
+        show_file "$WORK/$tmpdir/log/initdb.log" 30
+    fi
+    record "$tier" "$p" "$f" "$TIER_NOTE"
+}
+
 tier_regress() {
-    local tests p f counts
+    local tests
     tests="${REGRESS_ONLY:-$(list_tests sql sql | tr '\n' ' ')}"
     if [ -z "$tests" ]; then
         record regress 0 0 "no tests"
         return
     fi
     run_make regress "$REGRESS_TIMEOUT" ISOLATION= TAP_TESTS= ${REGRESS_ONLY:+REGRESS="$REGRESS_ONLY"}
-    counts="$(count_regress "$TIER_LOG" $tests)"
-    read -r p f <<< "$counts"
-    p="${p:-0}" f="${f:-1}"
-    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        show_diffs "$WORK/regression.diffs"
-        show_file "$WORK/tmp_check/log/postmaster.log" 100
-        show_file "$WORK/tmp_check/log/initdb.log" 30
-    fi
-    record regress "$p" "$f" "$TIER_NOTE"
+    record_regress regress "" tmp_check $tests
 }
 
 tier_isolation() {
-    local tests p f counts
+    local tests
     tests="${ISOLATION_ONLY:-$(list_tests test/isolation/specs spec | tr '\n' ' ')}"
     if [ -z "$tests" ]; then
         record isolation 0 0 "no tests"
         return
     fi
     run_make isolation "$ISOLATION_TIMEOUT" REGRESS= TAP_TESTS= ${ISOLATION_ONLY:+ISOLATION="$ISOLATION_ONLY"}
-    counts="$(count_regress "$TIER_LOG" $tests)"
-    read -r p f <<< "$counts"
-    p="${p:-0}" f="${f:-1}"
-    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        show_diffs "$WORK/output_iso/regression.diffs"
-        show_file "$WORK/tmp_check_iso/log/postmaster.log" 100
-        show_file "$WORK/tmp_check_iso/log/initdb.log" 30
-    fi
-    record isolation "$p" "$f" "$TIER_NOTE"
+    record_regress isolation output_iso tmp_check_iso $tests
 }
 
 tier_tap() {
@@ -402,23 +403,14 @@ tier_tap() {
 }
 
 tier_nopreload() {
-    local tests p f counts
+    local tests
     tests="$(list_tests test/nopreload/sql sql | tr '\n' ' ')"
     if [ -z "$tests" ]; then
         record nopreload 0 0 "no tests"
         return
     fi
     MAKE_TARGET=installcheck-nopreload run_make nopreload "$REGRESS_TIMEOUT"
-    counts="$(count_regress "$TIER_LOG" $tests)"
-    read -r p f <<< "$counts"
-    p="${p:-0}" f="${f:-1}"
-    if [ "$TIER_RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        show_diffs "$WORK/output_nopreload/regression.diffs"
-        show_file "$WORK/tmp_check_nopreload/log/postmaster.log" 100
-        show_file "$WORK/tmp_check_nopreload/log/initdb.log" 30
-    fi
-    record nopreload "$p" "$f" "$TIER_NOTE"
+    record_regress nopreload output_nopreload tmp_check_nopreload $tests
 }
 
 # the regress files with the server under valgrind memcheck (make
