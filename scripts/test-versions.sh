@@ -32,6 +32,8 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 VERSIONS=("$@")
 [ "${#VERSIONS[@]}" -gt 0 ] || VERSIONS=(17 18)
 
@@ -79,7 +81,7 @@ unmount_all() {
 # stop the processes running inside a root (an interrupted test run leaves
 # servers there): those whose root directory is the root, by pid
 stop_root_processes() {
-    local root="$1" p pid pids="" i
+    local root="$1" p pid pids=""
     root="$(readlink -f "$root")"
     for p in /proc/[0-9]*; do
         pid="${p#/proc/}"
@@ -87,13 +89,7 @@ stop_root_processes() {
     done
     [ -n "$pids" ] || return 0
     say "stopping processes left in $root:$pids"
-    for pid in $pids; do kill -TERM "$pid" 2>/dev/null; done
-    for i in $(seq 1 50); do
-        pids="$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)"
-        [ -n "$pids" ] || return 0
-        sleep 0.2
-    done
-    for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
+    signal_and_reap TERM $pids
 }
 
 cleanup() {

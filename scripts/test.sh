@@ -52,6 +52,8 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 ALL_VERSIONS="${ALL_VERSIONS:-0}"
 for arg in "$@"; do
     case "$arg" in
@@ -136,17 +138,11 @@ stray_postmasters() {
 
 # stop every server a tier left behind (pg_regress and TAP stop their own)
 stop_strays() {
-    local pids pid i
+    local pids
     pids="$(stray_postmasters | sort -u)"
     [ -n "$pids" ] || return 0
     say "stopping leftover servers: $(echo $pids)"
-    for pid in $pids; do kill -QUIT "$pid" 2>/dev/null; done   # immediate shutdown
-    for i in $(seq 1 50); do
-        pids="$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)"
-        [ -n "$pids" ] || return 0
-        sleep 0.2
-    done
-    for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
+    signal_and_reap QUIT $pids   # immediate shutdown
 }
 
 cleanup() {

@@ -220,6 +220,7 @@ RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 	DxCallResult res;
 	Oid			owner;
 	char	   *error = NULL;
+	char	   *what = psprintf("activity \"%s\"", a->name);
 
 	*failed = true;
 	*transient = false;
@@ -234,7 +235,7 @@ RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 	else if (!DxLookupActivity(a->name, &fi))
 		error = psprintf("activity \"%s\" is not registered", a->name);
 	else
-		error = DxFunctionProblem(&fi, psprintf("activity \"%s\"", a->name));
+		error = DxFunctionProblem(&fi, what);
 	if (error)
 	{
 		DxJbString(&b, "error", error);
@@ -249,8 +250,7 @@ RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 
 	DxSlotSetState(DX_STATE_BUSY, a->instance_id);
 	{
-		DxSandboxRequest req = {owner, args.fn, psprintf("activity \"%s\"", a->name),
-		false, a->timeout_ms, InvokeActivity, &args};
+		DxSandboxRequest req = {owner, args.fn, what, false, a->timeout_ms, InvokeActivity, &args};
 
 		DxSandboxRun(&req, &res);
 	}

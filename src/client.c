@@ -38,7 +38,6 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -135,29 +134,8 @@ static bool
 IsEngineUser(Oid role)
 {
 	Oid			user_role = get_role_oid("duroxide_user", true);
-	Oid			admin_role = get_role_oid("duroxide_admin", true);
 
-	return superuser_arg(role) ||
-		(OidIsValid(user_role) && is_member_of_role(role, user_role)) ||
-		(OidIsValid(admin_role) && is_member_of_role(role, admin_role));
-}
-
-/* pin search_path for statements run as the caller; returns the GUC nest level */
-static int
-CallerPathBegin(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-/* the caller's search_path again */
-static void
-CallerPathEnd(int nest)
-{
-	AtEOXact_GUC(true, nest);
+	return DxIsAdmin(role) || (OidIsValid(user_role) && is_member_of_role(role, user_role));
 }
 
 /*
@@ -169,13 +147,13 @@ static char *
 VisibleInstance(const char *instance_id, Oid *owner)
 {
 	Datum		values[1];
-	int			nest = CallerPathBegin();
+	int			nest = DxPinSearchPath();
 	char	   *status = NULL;
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(instance_id);
 	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
-	CallerPathEnd(nest);
+	DxUnpinSearchPath(nest);
 	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
 	{
 		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
@@ -387,9 +365,9 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 				 errhint("Cancel it first, or pass force => true.")));
 	/* the subtree as the caller sees it */
 	values[0] = CStringGetTextDatum(instance_id);
-	nest = CallerPathBegin();
+	nest = DxPinSearchPath();
 	DxExpect(DxExecPlan(&tree_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance tree lookup");
-	CallerPathEnd(nest);
+	DxUnpinSearchPath(nest);
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (isnull)

@@ -271,7 +271,6 @@ static void
 VisibleInstances(DxSlotInfo *slots, bool *visible, int n)
 {
 	Oid			user = GetUserId();
-	Oid			admin = get_role_oid("duroxide_admin", true);
 	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
 	int			nids = 0;
 	Datum		arg;
@@ -279,7 +278,7 @@ VisibleInstances(DxSlotInfo *slots, bool *visible, int n)
 
 	for (int i = 0; i < n; i++)
 		visible[i] = false;
-	if (superuser_arg(user) || (OidIsValid(admin) && is_member_of_role(user, admin)))
+	if (DxIsAdmin(user))
 	{
 		for (int i = 0; i < n; i++)
 			visible[i] = slots[i].instance[0] != '\0';

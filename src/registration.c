@@ -101,15 +101,6 @@ static DxPlan delete_activity_plan = {NULL,
 	"DELETE FROM duroxide.activities WHERE name = $1 AND (owner = $2 OR $3)",
 3, {TEXTOID, REGROLEOID, BOOLOID}};
 
-/* true for superusers and members of duroxide_admin (as duroxide._is_admin) */
-static bool
-IsAdmin(Oid role)
-{
-	Oid			admin = get_role_oid("duroxide_admin", true);
-
-	return superuser_arg(role) || (OidIsValid(admin) && is_member_of_role(role, admin));
-}
-
 /* the caller may use the registry: it has the rights of duroxide_user */
 static void
 CheckRegistryUser(const char *what)
@@ -129,17 +120,6 @@ static char *
 TextArg(FunctionCallInfo fcinfo, int argno)
 {
 	return PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-}
-
-/* EXECUTE on a function for a role */
-static bool
-CanExecute(Oid fn, Oid role)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(ProcedureRelationId, fn, role, ACL_EXECUTE) == ACLCHECK_OK;
-#else
-	return pg_proc_aclcheck(fn, role, ACL_EXECUTE) == ACLCHECK_OK;
-#endif
 }
 
 /*
@@ -217,7 +197,7 @@ CheckFunction(FunctionCallInfo fcinfo, int argno, const char *kind, Oid ctx_type
 				 errhint("A registered function must outlive the session that registers it: create it in a permanent schema.")));
 	ReleaseSysCache(tup);
 
-	if (!CanExecute(fn, GetUserId()))
+	if (!DxProcExecutable(fn, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", display),
@@ -250,7 +230,7 @@ duroxide_register_orchestration(PG_FUNCTION_ARGS)
 	values[2] = key;
 	values[3] = CStringGetTextDatum(identity);
 	values[4] = ObjectIdGetDatum(me);
-	values[5] = BoolGetDatum(IsAdmin(me));
+	values[5] = BoolGetDatum(DxIsAdmin(me));
 	SPI_connect();
 	DxEngineBegin(&save);
 	/* a name belongs to its registering role: no one else adds versions to it */
@@ -298,7 +278,7 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(identity);
 	values[2] = BoolGetDatum(is_proc);
 	values[3] = ObjectIdGetDatum(me);
-	values[4] = BoolGetDatum(IsAdmin(me));
+	values[4] = BoolGetDatum(DxIsAdmin(me));
 	SPI_connect();
 	DxEngineBegin(&save);
 	DxExpect(DxExecPlan(&upsert_activity_plan, values, NULL, false, 0), SPI_OK_INSERT,
@@ -336,7 +316,7 @@ duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 	char	   *name = TextArg(fcinfo, 0);
 	char	   *version = TextArg(fcinfo, 1);
 	Oid			me = GetUserId();
-	bool		admin = IsAdmin(me);
+	bool		admin = DxIsAdmin(me);
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	DxEngineSave save;
@@ -376,7 +356,7 @@ duroxide_unregister_activity(PG_FUNCTION_ARGS)
 {
 	char	   *name = TextArg(fcinfo, 0);
 	Oid			me = GetUserId();
-	bool		admin = IsAdmin(me);
+	bool		admin = DxIsAdmin(me);
 	Datum		values[3];
 	DxEngineSave save;
 

@@ -235,14 +235,39 @@ DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
 	return result;
 }
 
+/* pin search_path to the engine's for what follows; returns the GUC nest level */
+int
+DxPinSearchPath(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* the search_path from before DxPinSearchPath again */
+void
+DxUnpinSearchPath(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/* true for superusers and members of duroxide_admin (as duroxide._is_admin) */
+bool
+DxIsAdmin(Oid role)
+{
+	Oid			admin = get_role_oid("duroxide_admin", true);
+
+	return superuser_arg(role) || (OidIsValid(admin) && is_member_of_role(role, admin));
+}
+
 /* switch to the engine's rights and search_path (see util.h) */
 void
 DxEngineBegin(DxEngineSave *save)
 {
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	save->guc_nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", DX_ENGINE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	save->guc_nest = DxPinSearchPath();
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
@@ -251,7 +276,7 @@ void
 DxEngineEnd(DxEngineSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
-	AtEOXact_GUC(true, save->guc_nest);
+	DxUnpinSearchPath(save->guc_nest);
 }
 
 /* true when role may EXECUTE function fn */

@@ -372,10 +372,12 @@ ReleaseOwnClaims(int code, Datum arg)
  * library and ALTER EXTENSION duroxide UPDATE, it waits (state "waiting for
  * CREATE EXTENSION" / "waiting for ALTER EXTENSION UPDATE", logged once).
  *
- * Every loop iteration checks the extension and holds a session-level
- * AccessShareLock on it for the length of the batch: DROP EXTENSION takes
- * AccessExclusiveLock on the extension before it drops anything, so it waits
- * for running batches and no batch sees half a schema.  A worker that has
+ * The worker checks the extension before its first batch after a sleep,
+ * and while busy at most every DX_EXTENSION_RECHECK_MS, and holds a
+ * session-level AccessShareLock on it from the check until it sleeps or
+ * checks again: DROP EXTENSION takes AccessExclusiveLock on the extension
+ * before it drops anything, so it waits at most that long plus one batch,
+ * and no batch sees half a schema.  A worker that has
  * run batches and then finds the extension dropped or changed exits (its
  * caches name the old objects); the launcher starts a fresh one, which
  * waits for the extension.
