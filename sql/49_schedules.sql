@@ -167,19 +167,37 @@ SELECT count(*) FROM duroxide.instances
  WHERE (instance_id LIKE 'sch-skip@%' OR instance_id LIKE 'sch-allow@%')
    AND (duroxide.wait_for_orchestration(instance_id, 20000)).status = 'Completed';
 
--- section: a run that cannot start is recorded; the schedule moves on
+-- section: another role cannot take the id of a run (it would keep the run from starting)
 SET ROLE dx_sch_alice;
 SELECT duroxide.create_schedule('sch-taken', '0 0 1 1 *', 'SchTick');
 RESET ROLE;
 SET ROLE dx_sch_mallory;
 SELECT duroxide.register_orchestration('MalTick', 'sch49.tick');
-SELECT duroxide.start_orchestration('sch-taken@2030-01-01T00:00:00.000Z', 'MalTick');
+SELECT sch49.err($$SELECT duroxide.start_orchestration('sch-taken@2030-01-01T00:00:00.000Z', 'MalTick')$$);
+-- nor a name whose runs would collide with its own instances
+SELECT duroxide.start_orchestration('mal-squat@2030-01-01T00:00:00.000Z', 'MalTick');
+RESET ROLE;
+SET ROLE dx_sch_alice;
+SELECT sch49.err($$SELECT duroxide.create_schedule('mal-squat', '0 0 1 1 *', 'SchTick')$$);
+-- the owner may start such an id itself: the run then counts as fired
+SELECT duroxide.start_orchestration('sch-taken@2030-01-01T00:00:00.000Z', 'SchTick');
+RESET ROLE;
+SELECT duroxide._fire_schedules('2030-06-01 00:00:00+00') AS started_taken;
+SELECT instance_id, owner FROM duroxide.instances WHERE instance_id LIKE 'sch-taken@%' OR instance_id LIKE 'mal-squat@%' ORDER BY 1;
+
+-- section: a run that cannot start is recorded; the schedule moves on
+SET ROLE dx_sch_alice;
+SELECT duroxide.register_orchestration('SchGone', 'sch49.tick');
+SELECT duroxide.create_schedule('sch-gone', '0 0 1 1 *', 'SchGone');
+SELECT duroxide.unregister_orchestration('SchGone');
 RESET ROLE;
 SET client_min_messages = error;
-SELECT duroxide._fire_schedules('2030-06-01 00:00:00+00') AS started_taken;
+SELECT duroxide._fire_schedules('2030-06-01 00:00:00+00') AS started_gone;
 RESET client_min_messages;
-SELECT last_run_at, last_instance_id, next_run_at, last_error FROM duroxide.schedules WHERE schedule_name = 'sch-taken';
+SELECT schedule_name, last_run_at, last_instance_id, next_run_at, last_error FROM duroxide.schedules
+ WHERE schedule_name IN ('sch-taken', 'sch-gone') ORDER BY 1;
 SELECT duroxide.drop_schedule('sch-taken');
+SELECT duroxide.drop_schedule('sch-gone');
 
 -- section: the engine fires @every runs, as the owner, one per fire time
 SET ROLE dx_sch_alice;

@@ -222,3 +222,26 @@ GRANT SELECT ON duroxide.schedule_entries, duroxide.schedules TO duroxide_user;
 ALTER TABLE duroxide.schedule_entries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY schedule_entries_owner ON duroxide.schedule_entries
     USING (owner = current_user::regrole OR duroxide._is_admin());
+
+-- an instance id <name>@... is the id of a run of schedule <name>: no role
+-- but the schedule's owner may take it (a squatted id would keep the run
+-- from starting).  Fires only for ids with "@"; reads with the inserting
+-- role's rights, which are the engine's (client functions, dispatchers).
+CREATE FUNCTION duroxide._schedule_id_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s_name text := split_part(NEW.instance_id, '@', 1);
+    s_owner regrole;
+BEGIN
+    SELECT s.owner INTO s_owner FROM duroxide.schedule_entries s WHERE s.schedule_name = s_name;
+    IF FOUND AND s_owner <> NEW.owner THEN
+        RAISE EXCEPTION 'instance id "%" is reserved for the runs of schedule "%"', NEW.instance_id, s_name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Ids <schedule_name>@<time> are started by the schedule only; choose another instance id.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._schedule_id_check() FROM PUBLIC;
+CREATE TRIGGER instances_schedule_id BEFORE INSERT ON duroxide.instances
+    FOR EACH ROW WHEN (NEW.instance_id LIKE '%@%') EXECUTE FUNCTION duroxide._schedule_id_check();

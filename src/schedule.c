@@ -88,6 +88,12 @@ static DxPlan insert_plan = {NULL,
 	" ON CONFLICT (schedule_name) DO NOTHING",
 10, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, OIDOID}};
 
+/* engine: an instance of another role whose id would be a run of the schedule */
+static DxPlan taken_plan = {NULL,
+	"SELECT 1 FROM duroxide.instances i"
+	" WHERE pg_catalog.starts_with(i.instance_id, $1) AND i.owner::oid <> $2 LIMIT 1",
+2, {TEXTOID, OIDOID}};
+
 /* as the caller: the schedule as row-level security shows it */
 static DxPlan visible_plan = {NULL,
 	"SELECT s.schedule_name, s.owner::oid, s.paused, s.schedule, s.time_zone, s.anchor"
@@ -322,6 +328,21 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 	DxEngineBegin(&save);
 	DxExpect(DxExecPlan(&insert_plan, values, nulls, false, 0), SPI_OK_INSERT, "schedule creation");
 	inserted = SPI_processed;
+	if (inserted > 0)
+	{
+		Datum		taken_values[2];
+
+		/* ids <name>@... are the schedule's: none may belong to another role */
+		taken_values[0] = CStringGetTextDatum(psprintf("%s@", name));
+		taken_values[1] = ObjectIdGetDatum(save.userid);
+		DxExpect(DxExecPlan(&taken_plan, taken_values, NULL, true, 1), SPI_OK_SELECT, "schedule name check");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("schedule name \"%s\" is in use by instances of another role", name),
+					 errdetail("The runs of a schedule are instances <schedule_name>@<time>, and such instances of another role exist."),
+					 errhint("Choose another schedule name.")));
+	}
 	DxEngineEnd(&save);
 	SPI_finish();
 	if (inserted == 0)
