@@ -77,6 +77,9 @@ PG_FUNCTION_INFO_V1(duroxide_fire_schedules);
 /* schedules locked per firing transaction; more wait for the next one */
 #define DX_SCHEDULE_BATCH 32
 
+/* how soon to look again at a due schedule that another firer holds */
+#define DX_SCHEDULE_LOCKED_RETRY_MS 100
+
 /* the suffix of a run's instance id: "@2026-12-01T02:00:00.000Z" */
 #define DX_RUN_SUFFIX_BYTES 25
 
@@ -670,6 +673,9 @@ DxScheduleTick(int slot, bool busy, long *sleep_ms)
 	DxBeginTxn("duroxide: firing due schedules");
 	(void) FireDue(now, &more);
 	next = more ? now : NextDue();
+	/* due but not taken: another firer (_fire_schedules) holds it; look again soon */
+	if (!more && next <= now)
+		next = TimestampTzPlusMilliseconds(now, DX_SCHEDULE_LOCKED_RETRY_MS);
 	DxCommitTxn();
 	MemoryContextSwitchTo(cxt);
 	next_tick = Min(next, TimestampTzPlusMilliseconds(now, duroxide_poll_interval));
