@@ -37,6 +37,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "protocol.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "shmem.h"
@@ -414,7 +415,7 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 		}
 		values[0] = CStringGetTextDatum(a->instance_id);
 		values[1] = Int32GetDatum(a->execution_id);
-		values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
+		values[2] = CStringGetTextDatum(DxMessageKindName(failed ? MSG_ACTIVITY_FAILED : MSG_ACTIVITY_COMPLETED));
 		values[3] = Int64GetDatum(a->activity_id);
 		values[4] = JsonbPGetDatum(data);
 		DxExpect(DxExecPlan(&result_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity result");

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "protocol.h"
 #include "registry.h"
 #include "shmem.h"
 #include "util.h"
@@ -59,9 +60,10 @@ static DxPlan create_plan = {NULL,
 	" VALUES ($1, $2, $3, $4, $5::oid::regrole) ON CONFLICT (instance_id) DO NOTHING",
 5, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, OIDOID}};
 
+/* $2: the ExecutionStarted kind */
 static DxPlan first_message_plan = {NULL,
-	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, 'ExecutionStarted')",
-1, {TEXTOID}};
+	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, $2)",
+2, {TEXTOID, TEXTOID}};
 
 /* engine: who owns an existing instance id */
 static DxPlan owner_plan = {NULL,
@@ -172,13 +174,13 @@ VisibleInstance(const char *instance_id, Oid *owner)
 
 /* engine: queue a message for the instance the caller saw (owner) */
 static void
-QueueMessage(const char *instance_id, Oid owner, const char *kind, Jsonb *data)
+QueueMessage(const char *instance_id, Oid owner, DxMessageKind kind, Jsonb *data)
 {
 	Datum		values[4];
 	DxEngineSave save;
 
 	values[0] = CStringGetTextDatum(instance_id);
-	values[1] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(DxMessageKindName(kind));
 	values[2] = JsonbPGetDatum(data);
 	values[3] = ObjectIdGetDatum(owner);
 	DxEngineBegin(&save);
@@ -275,7 +277,13 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	/* transactional and idempotent: an existing id of the caller is left as it is */
 	DxExpect(DxExecPlan(&create_plan, values, nulls, false, 0), SPI_OK_INSERT, "instance creation");
 	if (SPI_processed > 0)
-		DxExpect(DxExecPlan(&first_message_plan, values, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	{
+		Datum		first[2];
+
+		first[0] = values[0];
+		first[1] = CStringGetTextDatum(DxMessageKindName(MSG_EXECUTION_STARTED));
+		DxExpect(DxExecPlan(&first_message_plan, first, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	}
 	else
 	{
 		bool		isnull;
@@ -317,7 +325,7 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 			DxJbJsonb(&b, "data", data);
 		else
 			DxJbNull(&b, "data");
-		QueueMessage(instance_id, owner, "EventRaised", DxJbEnd(&b));
+		QueueMessage(instance_id, owner, MSG_EVENT_RAISED, DxJbEnd(&b));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -338,7 +346,7 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "reason", reason);
-		QueueMessage(instance_id, owner, "CancelRequested", DxJbEnd(&b));
+		QueueMessage(instance_id, owner, MSG_CANCEL_REQUESTED, DxJbEnd(&b));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -57,6 +57,7 @@
 #include "registry.h"
 #include "fmgr.h"
 #include "guc.h"
+#include "protocol.h"
 #include "replay.h"
 #include "shmem.h"
 #include "util.h"
@@ -72,7 +73,8 @@ typedef struct Message
 {
 	int64		id;
 	int32		execution_id;	/* 0: current */
-	char	   *kind;
+	DxMessageKind kind;
+	char	   *kind_name;		/* as stored (for messages of an unknown kind) */
 	int64		source_id;
 	Jsonb	   *data;
 } Message;
@@ -280,22 +282,23 @@ static DxPlan cancel_activity_plan = {NULL,
 	"   AND activity_id = $3 AND claim_boot IS NULL",
 3, {TEXTOID, INT4OID, INT8OID}};
 
+/* $3: the TimerFired kind */
 static DxPlan cancel_timer_plan = {NULL,
-	"DELETE FROM duroxide.orchestrator_queue WHERE instance_id = $1 AND kind = 'TimerFired'"
+	"DELETE FROM duroxide.orchestrator_queue WHERE instance_id = $1 AND kind = $3"
 	"   AND source_event_id = $2",
-2, {TEXTOID, INT8OID}};
+3, {TEXTOID, INT8OID, TEXTOID}};
 
 /* engine: who owns an existing instance id */
 static DxPlan instance_owner_plan = {NULL,
 	"SELECT owner::oid FROM duroxide.instances WHERE instance_id = $1",
 1, {TEXTOID}};
 
-/* the running children of $1: all of them, or only the one with id $3 */
+/* the running children of $1: all of them, or only the one with id $3; $4: the CancelRequested kind */
 static DxPlan cancel_children_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
-	" SELECT instance_id, 'CancelRequested', $2 FROM duroxide.instances"
+	" SELECT instance_id, $4, $2 FROM duroxide.instances"
 	"  WHERE status = 'Running' AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
-3, {TEXTOID, JSONBOID, TEXTOID}};
+4, {TEXTOID, JSONBOID, TEXTOID, TEXTOID}};
 
 static DxPlan withdraw_activities_plan = {NULL,
 	"DELETE FROM duroxide.worker_queue WHERE instance_id = $1 AND claim_boot IS NULL",
@@ -436,12 +439,12 @@ DlJsonb(DatumList *l, Jsonb *j)
 
 /* queue a message for some instance */
 static void
-AddMessage(Writes *w, const char *instance_id, int32 execution_id, const char *kind,
+AddMessage(Writes *w, const char *instance_id, int32 execution_id, DxMessageKind kind,
 		   int64 source_id, Jsonb *data, TimestampTz due_at)
 {
 	DlText(&w->m_inst, instance_id);
 	DlAdd(&w->m_exec, Int32GetDatum(execution_id), execution_id == 0);
-	DlText(&w->m_kind, kind);
+	DlText(&w->m_kind, DxMessageKindName(kind));
 	DlAdd(&w->m_src, Int64GetDatum(source_id), source_id == 0);
 	DlJsonb(&w->m_data, data);
 	DlAdd(&w->m_due, TimestampTzGetDatum(due_at), due_at == 0);
@@ -925,7 +928,8 @@ LoadMessagesAndHistories(Instance *insts, int n)
 		m = &inst->msgs[inst->nmsgs++];
 		m->id = GetInt(r, 2, 0);
 		m->execution_id = (int32) GetInt(r, 3, 0);
-		m->kind = GetText(r, 4);
+		m->kind_name = GetText(r, 4);
+		m->kind = DxMessageKindFromName(m->kind_name);
 		m->source_id = GetInt(r, 5, 0);
 		m->data = GetJsonb(r, 6);
 	}
@@ -1043,50 +1047,16 @@ ApplyActivityFailure(DxTurn *t, Message *m)
 	DxTurnAppend(t, EV_ACTIVITY_FAILED, m->source_id, m->data);
 }
 
-/*
- * Completion messages: the command each one completes and the event it
- * records.  A completion is applied only to a pending command of this kind
- * (and, for a child's, only when it comes from the child that command
- * created).  Self-contained: issue 11 moves it into protocol.c.
- */
-typedef struct CompletionKind
-{
-	const char *kind;			/* orchestrator_queue.kind */
-	DxEventType command;		/* the command it completes */
-	DxEventType completion;		/* the history event it records */
-} CompletionKind;
-
-static const CompletionKind completion_kinds[] = {
-	{"ActivityCompleted", EV_ACTIVITY_SCHEDULED, EV_ACTIVITY_COMPLETED},
-	{"ActivityFailed", EV_ACTIVITY_SCHEDULED, EV_ACTIVITY_FAILED},
-	{"TimerFired", EV_TIMER_CREATED, EV_TIMER_FIRED},
-	{"SubOrchestrationCompleted", EV_SUB_ORCHESTRATION_SCHEDULED, EV_SUB_ORCHESTRATION_COMPLETED},
-	{"SubOrchestrationFailed", EV_SUB_ORCHESTRATION_SCHEDULED, EV_SUB_ORCHESTRATION_FAILED},
-};
-
-/* the key of a child's completion message that names the child */
-#define DX_CHILD_ID_KEY "child_instance_id"
-
-/* the completion kind of a message kind, or NULL */
-static const CompletionKind *
-CompletionKindOf(const char *kind)
-{
-	for (size_t i = 0; i < lengthof(completion_kinds); i++)
-		if (strcmp(completion_kinds[i].kind, kind) == 0)
-			return &completion_kinds[i];
-	return NULL;
-}
-
 /* true when a completion message matches the command at its source_event_id */
 static bool
-CompletionMatches(const CompletionKind *ck, DxEvent *cmd, Message *m)
+CompletionMatches(const DxMessageInfo *mi, DxEvent *cmd, Message *m)
 {
 	char	   *child;
 	char	   *from;
 
-	if (cmd->type != ck->command)
+	if (cmd->type != mi->completes)
 		return false;
-	if (ck->command != EV_SUB_ORCHESTRATION_SCHEDULED)
+	if (!mi->from_child)
 		return true;
 	child = DxJbGetText(cmd->data, "instance_id");
 	from = m->data ? DxJbGetText(m->data, DX_CHILD_ID_KEY) : NULL;
@@ -1107,9 +1077,11 @@ ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 	for (int i = 0; i < n; i++)
 	{
 		Message    *m = &msgs[i];
+		const DxMessageInfo *mi = DxMessageInfoOf(m->kind);
 		bool		current = m->execution_id == 0 || m->execution_id == t->execution_id;
+		DxEvent    *cmd = NULL;
 
-		if (strcmp(m->kind, "CancelRequested") == 0)
+		if (m->kind == MSG_CANCEL_REQUESTED)
 		{
 			cancel = DxJbGetText(m->data, "reason");
 			if (cancel == NULL)
@@ -1117,7 +1089,7 @@ ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 		}
 		else if (!current)
 			continue;			/* for an earlier execution */
-		else if (strcmp(m->kind, "ExecutionStarted") == 0)
+		else if (m->kind == MSG_EXECUTION_STARTED)
 		{
 			if (!*started)
 			{
@@ -1129,40 +1101,34 @@ ApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 				DxJbJsonb(&b, "input", inst->input);
 				if (inst->parent_instance_id)
 					DxJbString(&b, "parent_instance_id", inst->parent_instance_id);
-				DxTurnAppend(t, EV_ORCHESTRATION_STARTED, 0, DxJbEnd(&b));
+				DxTurnAppend(t, mi->records, 0, DxJbEnd(&b));
 				*started = true;
 			}
 		}
-		else if (strcmp(m->kind, "EventRaised") == 0)
-			DxTurnAppend(t, EV_EVENT_RAISED, 0, m->data);
+		else if (m->kind == MSG_EVENT_RAISED)
+			DxTurnAppend(t, mi->records, 0, m->data);
+		else if (mi->completes == EV_UNKNOWN)
+			ereport(WARNING,
+					(errmsg("duroxide: ignoring message of unknown kind \"%s\" for instance \"%s\"",
+							m->kind_name, t->instance_id)));
+		else if (DxTurnHasCompletion(t, m->source_id) || (cmd = DxTurnEvent(t, m->source_id)) == NULL)
+			continue;			/* duplicate, or for a task this execution never made */
+		else if (!CompletionMatches(mi, cmd, m))
+			ereport(WARNING,
+					(errmsg("duroxide: ignoring %s message for instance \"%s\": it does not match the command at event " INT64_FORMAT,
+							m->kind_name, t->instance_id, m->source_id),
+					 errdetail("The event is a %s%s.", DxEventTypeName(cmd->type),
+							   cmd->type == mi->completes ? " of another child instance" : "")));
+		else if (m->kind == MSG_ACTIVITY_FAILED)
+			ApplyActivityFailure(t, m);
+		else if (m->kind == MSG_TIMER_FIRED)
+			DxTurnAppend(t, mi->records, m->source_id, NULL);
+		else if (mi->from_child)
+			DxTurnAppend(t, mi->records, m->source_id,	/* history keeps its format */
+						 DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(m->data),
+															CStringGetTextDatum(DX_CHILD_ID_KEY))));
 		else
-		{
-			const CompletionKind *ck = CompletionKindOf(m->kind);
-			DxEvent    *cmd = NULL;
-
-			if (ck == NULL)
-				ereport(WARNING,
-						(errmsg("duroxide: ignoring message of unknown kind \"%s\" for instance \"%s\"",
-								m->kind, t->instance_id)));
-			else if (DxTurnHasCompletion(t, m->source_id) || (cmd = DxTurnEvent(t, m->source_id)) == NULL)
-				continue;		/* duplicate, or for a task this execution never made */
-			else if (!CompletionMatches(ck, cmd, m))
-				ereport(WARNING,
-						(errmsg("duroxide: ignoring %s message for instance \"%s\": it does not match the command at event " INT64_FORMAT,
-								m->kind, t->instance_id, m->source_id),
-						 errdetail("The event is a %s%s.", DxEventTypeName(cmd->type),
-								   cmd->type == ck->command ? " of another child instance" : "")));
-			else if (ck->completion == EV_ACTIVITY_FAILED)
-				ApplyActivityFailure(t, m);
-			else if (ck->completion == EV_TIMER_FIRED)
-				DxTurnAppend(t, EV_TIMER_FIRED, m->source_id, NULL);
-			else if (ck->command == EV_SUB_ORCHESTRATION_SCHEDULED)
-				DxTurnAppend(t, ck->completion, m->source_id,	/* history keeps its format */
-							 DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(m->data),
-																CStringGetTextDatum(DX_CHILD_ID_KEY))));
-			else
-				DxTurnAppend(t, ck->completion, m->source_id, m->data);
-		}
+			DxTurnAppend(t, mi->records, m->source_id, m->data);
 	}
 	return cancel;
 }
@@ -1265,7 +1231,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 	foreach(lc, t->actions)
 	{
 		DxAction   *a = (DxAction *) lfirst(lc);
-		Datum		values[3];
+		Datum		values[4];
 
 		if ((a->kind == ACT_ACTIVITY &&
 			 ((ended && strcmp(r->status, "Completed") != 0) || CancelledInTurn(t, a, ACT_CANCEL_ACTIVITY))) ||
@@ -1292,7 +1258,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 				DlAdd(&w->w_due, TimestampTzGetDatum(a->due_at), a->due_at == 0);
 				break;
 			case ACT_TIMER:
-				AddMessage(w, t->instance_id, t->execution_id, "TimerFired", a->event_id, NULL, a->due_at);
+				AddMessage(w, t->instance_id, t->execution_id, MSG_TIMER_FIRED, a->event_id, NULL, a->due_at);
 				break;
 			case ACT_SUB_ORCHESTRATION:
 				{
@@ -1308,7 +1274,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 										? "orchestration instance \"%s\" already exists and belongs to another role"
 										: "orchestration instance \"%s\" already exists", a->instance_id));
 					DxJbString(&b, DX_CHILD_ID_KEY, a->instance_id);
-					AddMessage(w, t->instance_id, t->execution_id, "SubOrchestrationFailed",
+					AddMessage(w, t->instance_id, t->execution_id, MSG_SUB_ORCHESTRATION_FAILED,
 							   a->event_id, DxJbEnd(&b), 0);
 				}
 				break;
@@ -1328,6 +1294,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 				break;
 			case ACT_CANCEL_TIMER:
 				values[1] = Int64GetDatum(a->event_id);
+				values[2] = CStringGetTextDatum(DxMessageKindName(MSG_TIMER_FIRED));
 				DxExpect(DxExecPlan(&cancel_timer_plan, values, NULL, false, 0),
 						 SPI_OK_DELETE, "timer withdrawal");
 				break;
@@ -1340,6 +1307,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 					/* only ever a child of this instance (values[0]) */
 					values[1] = JsonbPGetDatum(DxJbEnd(&b));
 					values[2] = CStringGetTextDatum(a->instance_id);
+					values[3] = CStringGetTextDatum(DxMessageKindName(MSG_CANCEL_REQUESTED));
 					DxExpect(DxExecPlan(&cancel_children_plan, values, NULL, false, 0),
 							 SPI_OK_INSERT, "child cancellation");
 				}
@@ -1352,7 +1320,7 @@ PerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 static void
 AbandonWork(Instance *inst, const char *status)
 {
-	Datum		values[3];
+	Datum		values[4];
 	DxJsonBuilder b;
 
 	values[0] = CStringGetTextDatum(inst->instance_id);
@@ -1362,7 +1330,8 @@ AbandonWork(Instance *inst, const char *status)
 	DxJbString(&b, "reason", psprintf("parent orchestration \"%s\" ended: %s", inst->instance_id, status));
 	values[1] = JsonbPGetDatum(DxJbEnd(&b));
 	values[2] = (Datum) 0;		/* all of them */
-	DxExpect(DxExecPlan(&cancel_children_plan, values, "  n", false, 0), SPI_OK_INSERT, "child cancellation");
+	values[3] = CStringGetTextDatum(DxMessageKindName(MSG_CANCEL_REQUESTED));
+	DxExpect(DxExecPlan(&cancel_children_plan, values, "  n ", false, 0), SPI_OK_INSERT, "child cancellation");
 }
 
 /* add the turn's history delta, consumed messages and instance row to the batch */
@@ -1426,12 +1395,12 @@ AddTurnWrites(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 			/* the parent applies it only from the child its command created */
 			DxJbString(&b, DX_CHILD_ID_KEY, inst->instance_id);
 			AddMessage(w, inst->parent_instance_id, inst->parent_execution_id,
-					   ok ? "SubOrchestrationCompleted" : "SubOrchestrationFailed",
+					   ok ? MSG_SUB_ORCHESTRATION_COMPLETED : MSG_SUB_ORCHESTRATION_FAILED,
 					   inst->parent_event_id, DxJbEnd(&b), 0);
 		}
 	}
 	else if (r->execution_id != inst->execution_id)
-		AddMessage(w, inst->instance_id, r->execution_id, "ExecutionStarted", 0, NULL, 0);
+		AddMessage(w, inst->instance_id, r->execution_id, MSG_EXECUTION_STARTED, 0, NULL, 0);
 }
 
 /* {"ids": [...], "any": bool}: what the await that suspended the turn waits for */
@@ -1487,14 +1456,8 @@ CanElide(DxTurn *t, Instance *inst)
 	if (inst->waiting_on == NULL || inst->nmsgs == 0)
 		return false;
 	for (int i = 0; i < inst->nmsgs; i++)
-	{
-		const char *k = inst->msgs[i].kind;
-
-		if (strcmp(k, "ActivityCompleted") != 0 && strcmp(k, "ActivityFailed") != 0 &&
-			strcmp(k, "TimerFired") != 0 && strcmp(k, "SubOrchestrationCompleted") != 0 &&
-			strcmp(k, "SubOrchestrationFailed") != 0)
+		if (!DxMessageInfoOf(inst->msgs[i].kind)->elidable)
 			return false;
-	}
 	ids = getKeyJsonValueFromContainer(&inst->waiting_on->root, "ids", 3, NULL);
 	any = getKeyJsonValueFromContainer(&inst->waiting_on->root, "any", 3, NULL);
 	if (ids == NULL || ids->type != jbvBinary || any == NULL || any->type != jbvBool)

@@ -725,3 +725,18 @@ CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
     WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
 CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
     USING (owner = current_user::regrole OR duroxide._is_admin());
+
+/* ------------------------------------------------------------------------
+ * The protocol table (src/protocol.c)
+ * ------------------------------------------------------------------------ */
+
+-- the engine's message kinds and event types with what each message records,
+-- completes and who produces it; internal (sql/60_protocol.sql compares it
+-- with this script): superusers only
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;

@@ -87,84 +87,6 @@ PG_FUNCTION_INFO_V1(duroxide_trace);
 /* the turn being run by this process, if any */
 static DxTurn *dx_turn = NULL;
 
-static const char *const event_type_names[EV__COUNT] = {
-	[EV_UNKNOWN] = "Unknown",
-	[EV_ORCHESTRATION_STARTED] = "OrchestrationStarted",
-	[EV_ORCHESTRATION_COMPLETED] = "OrchestrationCompleted",
-	[EV_ORCHESTRATION_FAILED] = "OrchestrationFailed",
-	[EV_ORCHESTRATION_CANCELLED] = "OrchestrationCancelled",
-	[EV_CONTINUED_AS_NEW] = "OrchestrationContinuedAsNew",
-	[EV_ACTIVITY_SCHEDULED] = "ActivityScheduled",
-	[EV_ACTIVITY_COMPLETED] = "ActivityCompleted",
-	[EV_ACTIVITY_FAILED] = "ActivityFailed",
-	[EV_ACTIVITY_ATTEMPT_FAILED] = "ActivityAttemptFailed",
-	[EV_TIMER_CREATED] = "TimerCreated",
-	[EV_TIMER_FIRED] = "TimerFired",
-	[EV_EVENT_SUBSCRIBED] = "EventSubscribed",
-	[EV_EVENT_RAISED] = "EventRaised",
-	[EV_SUB_ORCHESTRATION_SCHEDULED] = "SubOrchestrationScheduled",
-	[EV_SUB_ORCHESTRATION_COMPLETED] = "SubOrchestrationCompleted",
-	[EV_SUB_ORCHESTRATION_FAILED] = "SubOrchestrationFailed",
-	[EV_DETACHED_STARTED] = "DetachedOrchestrationStarted",
-	[EV_SYSTEM_CALL] = "SystemCall",
-};
-
-/* task kinds as shown in duroxide.task.kind, by command type */
-static const char *
-TaskKindName(DxEventType type)
-{
-	switch (type)
-	{
-		case EV_ACTIVITY_SCHEDULED:
-			return "activity";
-		case EV_TIMER_CREATED:
-			return "timer";
-		case EV_EVENT_SUBSCRIBED:
-			return "event";
-		case EV_SUB_ORCHESTRATION_SCHEDULED:
-			return "sub_orchestration";
-		default:
-			return "other";
-	}
-}
-
-/* the stored name of an event type */
-const char *
-DxEventTypeName(DxEventType type)
-{
-	return (type > 0 && type < EV__COUNT) ? event_type_names[type] : "Unknown";
-}
-
-/* the event type of a stored name */
-DxEventType
-DxEventTypeFromName(const char *name)
-{
-	int			i;
-
-	for (i = 1; i < EV__COUNT; i++)
-		if (strcmp(event_type_names[i], name) == 0)
-			return (DxEventType) i;
-	return EV_UNKNOWN;
-}
-
-/* true for the event types that record a durable call */
-static bool
-IsCommand(DxEventType type)
-{
-	return type == EV_ACTIVITY_SCHEDULED || type == EV_TIMER_CREATED ||
-		type == EV_EVENT_SUBSCRIBED || type == EV_SUB_ORCHESTRATION_SCHEDULED ||
-		type == EV_DETACHED_STARTED || type == EV_SYSTEM_CALL;
-}
-
-/* true for the event types that complete a command */
-static bool
-IsCompletion(DxEventType type)
-{
-	return type == EV_ACTIVITY_COMPLETED || type == EV_ACTIVITY_FAILED ||
-		type == EV_TIMER_FIRED || type == EV_SUB_ORCHESTRATION_COMPLETED ||
-		type == EV_SUB_ORCHESTRATION_FAILED;
-}
-
 /* a new turn for one execution */
 DxTurn *
 DxTurnCreate(MemoryContext cxt, const char *instance_id, int32 execution_id,
@@ -213,7 +135,7 @@ AddEvent(DxTurn *t, int64 event_id, DxEventType type, int64 source_id, Jsonb *da
 	ev->cmdpos = -1;
 	ev->decoded = false;
 
-	if (IsCompletion(type) && source_id > 0)
+	if (DxEventIsCompletion(type) && source_id > 0)
 	{
 		if (source_id >= t->ncompletion)
 		{
@@ -228,7 +150,7 @@ AddEvent(DxTurn *t, int64 event_id, DxEventType type, int64 source_id, Jsonb *da
 		if (t->completion[source_id] < 0)
 			t->completion[source_id] = t->nevents;
 	}
-	if (IsCommand(type))
+	if (DxEventIsCommand(type))
 	{
 		if (t->ncommands == t->maxcommands)
 		{
@@ -448,7 +370,7 @@ MakeTask(FunctionCallInfo fcinfo, DxTurn *t, int64 task_id, DxEventType type)
 	values[0] = CStringGetTextDatum(t->instance_id);
 	values[1] = Int32GetDatum(t->execution_id);
 	values[2] = Int64GetDatum(task_id);
-	values[3] = CStringGetTextDatum(TaskKindName(type));
+	values[3] = CStringGetTextDatum(DxEventTaskKind(type));
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 

@@ -13,33 +13,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-/* history event types; names are stored in duroxide.history.event_type */
-typedef enum DxEventType
-{
-	EV_UNKNOWN = 0,
-	EV_ORCHESTRATION_STARTED,
-	EV_ORCHESTRATION_COMPLETED,
-	EV_ORCHESTRATION_FAILED,
-	EV_ORCHESTRATION_CANCELLED,
-	EV_CONTINUED_AS_NEW,
-	EV_ACTIVITY_SCHEDULED,		/* command */
-	EV_ACTIVITY_COMPLETED,
-	EV_ACTIVITY_FAILED,
-	EV_ACTIVITY_ATTEMPT_FAILED,
-	EV_TIMER_CREATED,			/* command */
-	EV_TIMER_FIRED,
-	EV_EVENT_SUBSCRIBED,		/* command */
-	EV_EVENT_RAISED,
-	EV_SUB_ORCHESTRATION_SCHEDULED, /* command */
-	EV_SUB_ORCHESTRATION_COMPLETED,
-	EV_SUB_ORCHESTRATION_FAILED,
-	EV_DETACHED_STARTED,		/* command */
-	EV_SYSTEM_CALL,				/* command */
-	EV__COUNT
-} DxEventType;
-
-extern const char *DxEventTypeName(DxEventType type);
-extern DxEventType DxEventTypeFromName(const char *name);
+#include "protocol.h"
 
 /* one history event */
 typedef struct DxEvent
