@@ -20,6 +20,11 @@ OBJS = \
 	src/shmem.o \
 	src/launcher.o \
 	src/dispatcher.o \
+	src/dispatch_claim.o \
+	src/dispatch_load.o \
+	src/history_cache.o \
+	src/dispatch_effects.o \
+	src/dispatch_write.o \
 	src/replay.o \
 	src/activity.o \
 	src/client.o \
