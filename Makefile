@@ -26,6 +26,9 @@ OBJS = \
 	src/dispatch_effects.o \
 	src/dispatch_write.o \
 	src/replay.o \
+	src/turn.o \
+	src/durable_api.o \
+	src/retry.o \
 	src/activity.o \
 	src/client.o \
 	src/jsonc.o \

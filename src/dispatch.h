@@ -177,7 +177,6 @@ extern void DxAppendEnd(DxTurn *t, DxEventType type, const char *key, Jsonb *val
 extern void DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r);
 extern void DxAbandonWork(Instance *inst, const char *status);
 extern bool DxCanElide(DxTurn *t, Instance *inst);
-extern Jsonb *DxWaitingOn(DxTurn *t);
 
 /* ---- dispatcher.c */
 extern void DxRunInstances(void *items, int n, int slot, MemoryContext cxt);

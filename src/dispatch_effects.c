@@ -58,60 +58,6 @@ static DxPlan withdraw_activities_plan = {NULL,
  * Messages into history
  * ------------------------------------------------------------------------ */
 
-/* the error fields of an ActivityFailed message besides "error" (activity.c) */
-static const char *const error_fields[] = {"sqlstate", "detail", "hint"};
-
-/* an ActivityFailed message: retry it or record the final failure */
-static void
-ApplyActivityFailure(DxTurn *t, Message *m)
-{
-	DxEvent    *cmd = DxTurnEvent(t, m->source_id);
-	Jsonb	   *retry = cmd ? DxJbGet(cmd->data, "retry") : NULL;
-	int64		attempt = 1;
-	char	   *error = DxJbGetText(m->data, "error");
-
-	(void) DxJbGetInt(m->data, "attempt", &attempt);
-	if (retry != NULL)
-	{
-		DxRetryPolicy p;
-		int64		delay;
-		int64		deadline = 0;
-		int64		now_ms = GetCurrentTimestamp() / 1000;
-
-		DxParseRetryPolicy(retry, &p);
-		delay = DxRetryDelay(&p, (int) attempt);
-		(void) DxJbGetInt(cmd->data, "deadline_ms", &deadline);
-		if (attempt < p.max_attempts && (deadline == 0 || now_ms + delay < deadline))
-		{
-			DxJsonBuilder b;
-			DxAction	a;
-
-			DxJbBegin(&b);
-			DxJbInt(&b, "attempt", attempt);
-			DxJbString(&b, "error", error);
-			for (int k = 0; k < lengthof(error_fields); k++)
-				if (DxJbGetText(m->data, error_fields[k]) != NULL)
-					DxJbString(&b, error_fields[k], DxJbGetText(m->data, error_fields[k]));
-			DxJbInt(&b, "retry_delay_ms", delay);
-			DxTurnAppend(t, EV_ACTIVITY_ATTEMPT_FAILED, m->source_id, DxJbEnd(&b));
-
-			memset(&a, 0, sizeof(a));
-			a.kind = ACT_ACTIVITY;
-			a.event_id = m->source_id;
-			a.name = DxJbGetText(cmd->data, "name");
-			a.input = DxJbGet(cmd->data, "input");
-			a.attempt = (int) attempt + 1;
-			a.due_at = delay > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay) : 0;
-			a.timeout_ms = p.timeout_ms;
-			if (deadline > 0 && (a.timeout_ms == 0 || a.timeout_ms > deadline - now_ms - delay))
-				a.timeout_ms = Max(deadline - now_ms - delay, 1);
-			DxTurnAddAction(t, &a);
-			return;
-		}
-	}
-	DxTurnAppend(t, EV_ACTIVITY_FAILED, m->source_id, m->data);
-}
-
 /* true when a completion message matches the command at its source_event_id */
 static bool
 CompletionMatches(const DxMessageInfo *mi, DxEvent *cmd, Message *m)
@@ -134,16 +80,13 @@ DxApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 {
 	char	   *cancel = NULL;
 
-	*started = false;
-	for (int i = 0; i < t->nevents; i++)
-		if (t->events[i].type == EV_ORCHESTRATION_STARTED)
-			*started = true;
+	*started = DxTurnStarted(t);
 
 	for (int i = 0; i < n; i++)
 	{
 		Message    *m = &msgs[i];
 		const DxMessageInfo *mi = DxMessageInfoOf(m->kind);
-		bool		current = m->execution_id == 0 || m->execution_id == t->execution_id;
+		bool		current = m->execution_id == 0 || m->execution_id == DxTurnExecutionId(t);
 		DxEvent    *cmd = NULL;
 
 		if (m->kind == MSG_CANCEL_REQUESTED)
@@ -175,17 +118,20 @@ DxApplyMessages(DxTurn *t, Instance *inst, Message *msgs, int n, bool *started)
 		else if (mi->completes == EV_UNKNOWN)
 			ereport(WARNING,
 					(errmsg("duroxide: ignoring message of unknown kind \"%s\" for instance \"%s\"",
-							m->kind_name, t->instance_id)));
+							m->kind_name, DxTurnInstanceId(t))));
 		else if (DxTurnHasCompletion(t, m->source_id) || (cmd = DxTurnEvent(t, m->source_id)) == NULL)
 			continue;			/* duplicate, or for a task this execution never made */
 		else if (!CompletionMatches(mi, cmd, m))
 			ereport(WARNING,
 					(errmsg("duroxide: ignoring %s message for instance \"%s\": it does not match the command at event " INT64_FORMAT,
-							m->kind_name, t->instance_id, m->source_id),
+							m->kind_name, DxTurnInstanceId(t), m->source_id),
 					 errdetail("The event is a %s%s.", DxEventTypeName(cmd->type),
 							   cmd->type == mi->completes ? " of another child instance" : "")));
 		else if (m->kind == MSG_ACTIVITY_FAILED)
-			ApplyActivityFailure(t, m);
+		{
+			if (!DxRetryActivityFailure(t, m->source_id, m->data))
+				DxTurnAppend(t, mi->records, m->source_id, m->data);
+		}
 		else if (m->kind == MSG_TIMER_FIRED)
 			DxTurnAppend(t, mi->records, m->source_id, NULL);
 		else if (mi->from_child)
@@ -210,35 +156,6 @@ DxAppendEnd(DxTurn *t, DxEventType type, const char *key, Jsonb *value, const ch
 	else if (value)
 		DxJbJsonb(&b, key, value);
 	DxTurnAppend(t, type, 0, DxJbEnd(&b));
-}
-
-/* {"ids": [...], "any": bool}: what the await that suspended the turn waits for */
-Jsonb *
-DxWaitingOn(DxTurn *t)
-{
-	JsonbParseState *ps = NULL;
-	JsonbValue	k,
-				v;
-
-	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	k.val.string.val = "ids";
-	k.val.string.len = 3;
-	(void) pushJsonbValue(&ps, WJB_KEY, &k);
-	(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < t->nwait; i++)
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(t->wait_ids[i])));
-		(void) pushJsonbValue(&ps, WJB_ELEM, &v);
-	}
-	(void) pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-	k.val.string.val = "any";
-	(void) pushJsonbValue(&ps, WJB_KEY, &k);
-	v.type = jbvBool;
-	v.val.boolean = t->wait_any;
-	(void) pushJsonbValue(&ps, WJB_VALUE, &v);
-	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
 /*
@@ -348,7 +265,7 @@ CancelledInTurn(DxTurn *t, DxAction *a, DxActionKind cancel_kind)
 {
 	ListCell   *lc;
 
-	foreach(lc, t->actions)
+	foreach(lc, DxTurnActions(t))
 	{
 		DxAction   *c = (DxAction *) lfirst(lc);
 
@@ -372,7 +289,7 @@ DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 	ListCell   *lc;
 	bool		ended = strcmp(r->status, "Running") != 0 || r->execution_id != inst->execution_id;
 
-	foreach(lc, t->actions)
+	foreach(lc, DxTurnActions(t))
 	{
 		DxAction   *a = (DxAction *) lfirst(lc);
 		Datum		values[4];
@@ -382,31 +299,31 @@ DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 			(a->kind == ACT_TIMER && (ended || CancelledInTurn(t, a, ACT_CANCEL_TIMER))))
 			continue;
 		if ((a->kind == ACT_CANCEL_ACTIVITY || a->kind == ACT_CANCEL_TIMER) &&
-			a->event_id > (t->nloaded > 0 ? t->events[t->nloaded - 1].event_id : 0))
+			a->event_id > DxTurnLastLoadedId(t))
 			continue;			/* scheduled in this turn: never inserted */
 
-		values[0] = CStringGetTextDatum(t->instance_id);
-		values[1] = Int32GetDatum(t->execution_id);
+		values[0] = CStringGetTextDatum(DxTurnInstanceId(t));
+		values[1] = Int32GetDatum(DxTurnExecutionId(t));
 		switch (a->kind)
 		{
 			case ACT_ACTIVITY:
-				DxListText(&w->w_inst, t->instance_id);
-				DxListAdd(&w->w_exec, Int32GetDatum(t->execution_id), false);
+				DxListText(&w->w_inst, DxTurnInstanceId(t));
+				DxListAdd(&w->w_exec, Int32GetDatum(DxTurnExecutionId(t)), false);
 				DxListAdd(&w->w_aid, Int64GetDatum(a->event_id), false);
 				DxListText(&w->w_name, a->name);
 				DxListJsonb(&w->w_input, a->input);
 				DxListAdd(&w->w_attempt, Int32GetDatum(a->attempt), false);
 				DxListAdd(&w->w_timeout, Int64GetDatum(a->timeout_ms), false);
-				DxListText(&w->w_oname, t->name);
-				DxListText(&w->w_over, t->version);
+				DxListText(&w->w_oname, DxTurnName(t));
+				DxListText(&w->w_over, DxTurnVersion(t));
 				DxListAdd(&w->w_due, TimestampTzGetDatum(a->due_at), a->due_at == 0);
 				break;
 			case ACT_TIMER:
-				DxWritesAddMessage(w, t->instance_id, t->execution_id, MSG_TIMER_FIRED, a->event_id, NULL, a->due_at);
+				DxWritesAddMessage(w, DxTurnInstanceId(t), DxTurnExecutionId(t), MSG_TIMER_FIRED, a->event_id, NULL, a->due_at);
 				break;
 			case ACT_SUB_ORCHESTRATION:
 				{
-					CreateResult cr = CreateInstance(a, inst, true, t->execution_id);
+					CreateResult cr = CreateInstance(a, inst, true, DxTurnExecutionId(t));
 					DxJsonBuilder b;
 
 					if (cr == CREATED)
@@ -418,7 +335,7 @@ DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 										? "orchestration instance \"%s\" already exists and belongs to another role"
 										: "orchestration instance \"%s\" already exists", a->instance_id));
 					DxJbString(&b, DX_CHILD_ID_KEY, a->instance_id);
-					DxWritesAddMessage(w, t->instance_id, t->execution_id, MSG_SUB_ORCHESTRATION_FAILED,
+					DxWritesAddMessage(w, DxTurnInstanceId(t), DxTurnExecutionId(t), MSG_SUB_ORCHESTRATION_FAILED,
 							   a->event_id, DxJbEnd(&b), 0);
 				}
 				break;
@@ -429,7 +346,7 @@ DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 							(errcode(ERRCODE_DUPLICATE_OBJECT),
 							 errmsg("duroxide: orchestration instance \"%s\" did not start instance \"%s\" detached: "
 									"that id already exists and belongs to another role",
-									t->instance_id, a->instance_id)));
+									DxTurnInstanceId(t), a->instance_id)));
 				break;
 			case ACT_CANCEL_ACTIVITY:
 				values[2] = Int64GetDatum(a->event_id);

@@ -145,12 +145,22 @@ DxWritesAddMessage(Writes *w, const char *instance_id, int32 execution_id, DxMes
 void
 DxWritesAddTurn(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 {
-	for (int i = t ? t->nloaded : 0; t && i < t->nevents; i++)
-	{
-		DxEvent    *ev = &t->events[i];
+	DxEvent    *new_events = NULL;
+	int			nnew = 0;
+	Jsonb	   *custom_status = NULL;
+	bool		custom_status_set = false;
 
-		DxListText(&w->h_inst, t->instance_id);
-		DxListAdd(&w->h_exec, Int32GetDatum(t->execution_id), false);
+	if (t)
+	{
+		new_events = DxTurnNewEvents(t, &nnew);
+		custom_status_set = DxTurnCustomStatus(t, &custom_status);
+	}
+	for (int i = 0; i < nnew; i++)
+	{
+		DxEvent    *ev = &new_events[i];
+
+		DxListText(&w->h_inst, DxTurnInstanceId(t));
+		DxListAdd(&w->h_exec, Int32GetDatum(DxTurnExecutionId(t)), false);
 		DxListAdd(&w->h_id, Int64GetDatum(ev->event_id), false);
 		DxListText(&w->h_type, DxEventTypeName(ev->type));
 		DxListAdd(&w->h_src, Int64GetDatum(ev->source_id), ev->source_id == 0);
@@ -164,14 +174,14 @@ DxWritesAddTurn(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 	DxListText(&w->u_status, r->status);
 	DxListJsonb(&w->u_output, r->output);
 	DxListText(&w->u_error, r->error);
-	DxListAdd(&w->u_css, BoolGetDatum(t && t->custom_status_set), false);
-	DxListJsonb(&w->u_cs, t ? t->custom_status : NULL);
+	DxListAdd(&w->u_css, BoolGetDatum(custom_status_set), false);
+	DxListJsonb(&w->u_cs, custom_status);
 	DxListAdd(&w->u_exec, Int32GetDatum(r->execution_id), false);
 	DxListText(&w->u_version, r->version);
 	DxListJsonb(&w->u_input, r->input);
 	DxListAdd(&w->u_mark, Int32GetDatum(r->replay_mark), false);
 	DxListJsonb(&w->u_wait, r->waiting_on);
-	DxListAdd(&w->u_hlen, Int32GetDatum(r->execution_id != inst->execution_id ? 0 : t->nevents), false);
+	DxListAdd(&w->u_hlen, Int32GetDatum(r->execution_id != inst->execution_id ? 0 : DxTurnEventCount(t)), false);
 
 	if (r->terminal || r->execution_id != inst->execution_id)
 	{

@@ -137,14 +137,14 @@ RunTurn(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContext cxt)
 			outcome = DxTurnRun(t, fi.fn, fi.owner, inst->input, &output, &error);
 
 		/* not the orchestration's own failure: roll the turn back, retry it */
-		if (outcome == DX_OUTCOME_FAILED && t->nondeterministic == NULL && DxTransientError(t->call_error))
-			ReThrowError(t->call_error);
+		if (outcome == DX_OUTCOME_FAILED && !DxTurnIsNondeterministic(t) && DxTransientError(DxTurnCallError(t)))
+			ReThrowError(DxTurnCallError(t));
 
 		switch (outcome)
 		{
 			case DX_OUTCOME_SUSPENDED:
-				r.replay_mark = t->resolved;
-				r.waiting_on = t->nwait > 0 ? DxWaitingOn(t) : NULL;
+				r.replay_mark = DxTurnResolvedAwaits(t);
+				r.waiting_on = DxTurnWaitingOn(t);
 				break;
 			case DX_OUTCOME_COMPLETED:
 				r.status = "Completed";
@@ -163,14 +163,17 @@ RunTurn(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContext cxt)
 			case DX_OUTCOME_CONTINUED_AS_NEW:
 				{
 					DxJsonBuilder b;
+					Jsonb	   *can_input;
+					const char *can_version;
 
+					DxTurnContinueAsNew(t, &can_input, &can_version);
 					DxJbBegin(&b);
-					DxJbJsonb(&b, "input", t->can_input);
-					DxJbString(&b, "version", t->can_version);
+					DxJbJsonb(&b, "input", can_input);
+					DxJbString(&b, "version", can_version);
 					DxTurnAppend(t, EV_CONTINUED_AS_NEW, 0, DxJbEnd(&b));
 					r.execution_id = inst->execution_id + 1;
-					r.version = t->can_version;
-					r.input = t->can_input;
+					r.version = can_version;
+					r.input = can_input;
 					r.replay_mark = -1;
 				}
 				break;

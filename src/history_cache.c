@@ -243,15 +243,15 @@ void
 DxHistCacheNoteTurn(Instance *inst, DxTurn *t, TurnResult *r, MemoryContext batch_cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	DxEvent    *new_events = DxTurnNewEvents(t, &inst->stage_n);
 
 	inst->stage = true;
 	inst->stage_drop = r->terminal;
 	inst->stage_exec = r->execution_id;
-	inst->stage_n = t->nevents - t->nloaded;
 	inst->stage_rows = palloc(sizeof(HistRow) * (inst->stage_n + 1));
 	for (int i = 0; i < inst->stage_n; i++)
 	{
-		DxEvent    *ev = &t->events[t->nloaded + i];
+		DxEvent    *ev = &new_events[i];
 		HistRow    *h = &inst->stage_rows[i];
 
 		h->event_id = ev->event_id;
