@@ -131,15 +131,6 @@ NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return s;
 }
 
-/* true for superusers and members of duroxide_user or duroxide_admin */
-static bool
-IsEngineUser(Oid role)
-{
-	Oid			user_role = get_role_oid("duroxide_user", true);
-
-	return DxIsAdmin(role) || (OidIsValid(user_role) && is_member_of_role(role, user_role));
-}
-
 /*
  * The instance as the caller sees it (row-level security, read as the
  * caller); raises undefined_object when it sees none.  Returns its status
@@ -255,7 +246,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	DxFunctionInfo fi;
 
 	DxRequireExtensionVersion();
-	if (!IsEngineUser(caller))
+	if (!DxIsEngineUser(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to start orchestrations"),

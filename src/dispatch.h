@@ -66,12 +66,12 @@ typedef struct Instance
 	Jsonb	   *waiting_on;		/* what the last suspended turn awaited */
 	int			history_len;	/* events of the current execution */
 	TimestampTz created_at;		/* tells incarnations of an id apart */
-	/* for the history cache, applied once the batch committed (history_cache.c) */
-	bool		stage;
-	bool		stage_drop;
-	int32		stage_exec;
-	HistRow    *stage_rows;
-	int			stage_n;
+	/* what the history cache learns from the turn, applied once the batch committed (history_cache.c) */
+	bool		cache_update;	/* the turn committed: update (or drop) the entry */
+	bool		cache_drop;		/* drop the entry (the instance ended) */
+	int32		cache_exec;		/* the execution after the turn */
+	HistRow    *cache_rows;		/* the turn's new events (copies, batch memory) */
+	int			cache_nrows;
 	Message    *msgs;
 	int			nmsgs;
 	int			maxmsgs;
@@ -115,14 +115,14 @@ typedef struct Writes
 	/* duroxide.history */
 	DatumList	h_inst, h_exec, h_id, h_type, h_src, h_data;
 	/* duroxide.worker_queue */
-	DatumList	w_inst, w_exec, w_aid, w_name, w_input, w_attempt, w_timeout, w_oname, w_over, w_due;
+	DatumList	w_inst, w_exec, w_aid, w_name, w_input, w_attempt, w_timeout, w_oname, w_oversion, w_due;
 	/* duroxide.orchestrator_queue inserts and deletes */
 	DatumList	m_inst, m_exec, m_kind, m_src, m_data, m_due;
 	DatumList	consumed;
 	DatumList	terminal;
 	DatumList	settled;		/* terminal instances: claim released, nothing else */
 	/* duroxide.instances */
-	DatumList	u_id, u_status, u_output, u_error, u_css, u_cs, u_exec, u_version, u_input, u_mark, u_wait,
+	DatumList	u_id, u_status, u_output, u_error, u_cs_set, u_cs, u_exec, u_version, u_input, u_mark, u_wait,
 				u_hlen;
 	/* duroxide.executions (one row per ended execution) */
 	DatumList	e_inst, e_exec, e_version, e_input, e_status, e_output, e_error;

@@ -315,7 +315,7 @@ DxPerformActions(DxTurn *t, Instance *inst, Writes *w, TurnResult *r)
 				DxListAdd(&w->w_attempt, Int32GetDatum(a->attempt), false);
 				DxListAdd(&w->w_timeout, Int64GetDatum(a->timeout_ms), false);
 				DxListText(&w->w_oname, DxTurnName(t));
-				DxListText(&w->w_over, DxTurnVersion(t));
+				DxListText(&w->w_oversion, DxTurnVersion(t));
 				DxListAdd(&w->w_due, TimestampTzGetDatum(a->due_at), a->due_at == 0);
 				break;
 			case ACT_TIMER:

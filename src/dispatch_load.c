@@ -137,7 +137,7 @@ LoadMessagesAndHistories(Instance *insts, int n, MemoryContext batch_cxt)
 
 		for (int i = 0; i < n; i++)
 		{
-			insts[i].stage = false;
+			insts[i].cache_update = false;
 			if (DxHistCacheLend(&insts[i]))
 				continue;
 			which[mids.n] = i;

@@ -174,7 +174,7 @@ DxWritesAddTurn(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 	DxListText(&w->u_status, r->status);
 	DxListJsonb(&w->u_output, r->output);
 	DxListText(&w->u_error, r->error);
-	DxListAdd(&w->u_css, BoolGetDatum(custom_status_set), false);
+	DxListAdd(&w->u_cs_set, BoolGetDatum(custom_status_set), false);
 	DxListJsonb(&w->u_cs, custom_status);
 	DxListAdd(&w->u_exec, Int32GetDatum(r->execution_id), false);
 	DxListText(&w->u_version, r->version);
@@ -220,7 +220,7 @@ DxWritesAddTurn(Writes *w, DxTurn *t, Instance *inst, TurnResult *r)
 		DxWritesAddMessage(w, inst->instance_id, r->execution_id, MSG_EXECUTION_STARTED, 0, NULL, 0);
 }
 
-/* execute a flush statement if its first list is not empty */
+/* execute one of the batch's write statements, if its first list is not empty */
 static void
 WriteStatement(DxPlan *plan, DatumList **lists, Oid *types, int n, int expected, const char *what)
 {
@@ -245,7 +245,7 @@ DxWritesFlush(Writes *w, int slot)
 	}
 	{
 		DatumList  *l[] = {&w->w_inst, &w->w_exec, &w->w_aid, &w->w_name, &w->w_input, &w->w_attempt,
-		&w->w_timeout, &w->w_oname, &w->w_over, &w->w_due};
+		&w->w_timeout, &w->w_oname, &w->w_oversion, &w->w_due};
 		Oid			t[] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 
 		WriteStatement(&insert_activities_plan, l, t, 10, SPI_OK_INSERT, "activity insert");
@@ -283,7 +283,7 @@ DxWritesFlush(Writes *w, int slot)
 	if (w->u_id.n > 0)
 	{
 		Datum		values[14];
-		DatumList  *l[] = {&w->u_id, &w->u_status, &w->u_output, &w->u_error, &w->u_css, &w->u_cs,
+		DatumList  *l[] = {&w->u_id, &w->u_status, &w->u_output, &w->u_error, &w->u_cs_set, &w->u_cs,
 		&w->u_exec, &w->u_version, &w->u_input, &w->u_mark, &w->u_wait, &w->u_hlen};
 		Oid			t[] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, BOOLOID, JSONBOID, INT4OID, TEXTOID, JSONBOID,
 		INT4OID, JSONBOID, INT4OID};

@@ -17,7 +17,8 @@
  *		the claim is held.
  *	 2. process, set-based: one query reads the visible messages of every
  *		claimed instance, one reads their histories; each turn runs in its own
- *		subtransaction (replay.c) and only adds to the batch's write lists
+ *		subtransaction (RunTurnIsolated; the function itself through
+ *		replay.c) and only adds to the batch's write lists
  *		when it succeeded; then one statement per table writes the history
  *		delta, the new activity attempts, the new messages, the consumed
  *		message deletions and the instance rows (clearing the claims).  An
@@ -84,8 +85,8 @@ RunTurn(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContext cxt)
 		for (int i = 0; i < inst->nmsgs; i++)
 			DxListAdd(&w->consumed, Int64GetDatum(inst->msgs[i].id), false);
 		DxListText(&w->settled, inst->instance_id);
-		inst->stage = true;
-		inst->stage_drop = true;
+		inst->cache_update = true;
+		inst->cache_drop = true;
 		return;
 	}
 	DxSlotSetState(DX_STATE_BUSY, inst->instance_id);
@@ -243,7 +244,7 @@ RunTurnIsolated(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContex
 		ReportTurnError("turn", inst, e, transient);
 		FreeErrorData(e);
 		DxWritesTruncate(w, &saved);
-		inst->stage = false;
+		inst->cache_update = false;
 		DxReleaseClaims(inst, 1, transient);
 	}
 	PG_END_TRY();
@@ -292,7 +293,7 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt, bool *transient)
 		ReportTurnError("batch write", &insts[0], e, *transient);
 		FreeErrorData(e);
 		for (int i = 0; i < n; i++)
-			insts[i].stage = false;
+			insts[i].cache_update = false;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -334,8 +335,8 @@ DxRunInstances(void *items, int n, int slot, MemoryContext cxt)
  * crashes the server while it runs alone keeps counting up to
  * duroxide.max_attempts, where it is failed as poison.
  */
-const DxWorkKind DxDispatcherWork = {
-	.kind = DX_KIND_DISPATCHER,
+const DxWorkOps DxDispatcherWork = {
+	.worker_kind = DX_KIND_DISPATCHER,
 	.worker_name = "dispatcher",
 	.item_name = "instance",
 	.claim_what = "duroxide: claiming instances",

@@ -277,7 +277,7 @@ CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text
 REVOKE ALL ON FUNCTION duroxide._resolve_version(text, text) FROM PUBLIC;
 
 -- create an instance and queue its start (idempotent); returns true when created.
--- The dispatchers' (src/dispatcher.c CreateInstance): it writes any owner and
+-- The dispatchers' (src/dispatch_effects.c CreateInstance): it writes any owner and
 -- parent, so it is not executable by PUBLIC
 CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
                                           p_input jsonb, p_parent_instance_id text,
@@ -357,7 +357,7 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
     EXECUTE FUNCTION duroxide._registered_drop();
 
 /* ------------------------------------------------------------------------
- * Inside an orchestration (C, src/replay.c)
+ * Inside an orchestration (C, src/durable_api.c)
  *
  * Executable by PUBLIC: orchestration and activity code calls them as its
  * owner, and each checks that it runs inside a turn (or an activity) of the

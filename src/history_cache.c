@@ -7,7 +7,6 @@
  *		batch committed (DxHistCacheAfterCommit, the work kind's committed
  *		callback).
  *
- *
  * Every turn replays the whole current execution, so long histories would be
  * read back from duroxide.history on every turn.  A dispatcher keeps the
  * histories of the instances it ran, each under the instance's incarnation
@@ -16,19 +15,19 @@
  * execution, continue-as-new moves to a new execution and a deleted and
  * re-created id gets a new created_at, so a matching entry holds exactly the
  * rows in the table.  Entries are written only after the batch's
- * transaction committed (DxDispatcherWork.committed = DxHistCacheAfterCommit).  Short histories are
- * cheap to read and are not kept.
+ * transaction committed (DxHistCacheAfterCommit, DxDispatcherWork.committed).
+ * Short histories are cheap to read and are not kept.
  *
  * Memory: the cache holds at most duroxide.history_cache_size (each entry's
  * memory context counted with its overhead); least recently used entries go
  * first.  While a batch runs, its instances borrow their entries' rows
- * (inst->hist = e->rows), so nothing is freed then: entries change only in
- * DxHistCacheAfterCommit(), which first stores every instance of the batch (reading the
- * borrowed rows) and evicts only after the last one.  A deleted entry is
- * never borrowed again, since the batch's instances are done with theirs.
+ * (DxHistCacheLend: inst->hist = e->rows), so nothing is freed then:
+ * entries change only in DxHistCacheAfterCommit(), which first stores every
+ * instance of the batch (reading the borrowed rows) and evicts only after
+ * the last one.  A deleted entry is never borrowed again, since the
+ * batch's instances are done with theirs.
  *-------------------------------------------------------------------------
  */
-
 #include "postgres.h"
 
 #include "lib/ilist.h"
@@ -168,8 +167,8 @@ HistEvict(void)
 }
 
 /*
- * The instance's history after its committed turn: loaded rows plus staged
- * ones.  Frees nothing another instance of the batch may still borrow: an
+ * The instance's history after its committed turn: loaded rows plus the
+ * turn's new ones.  Frees nothing another instance of the batch may still borrow: an
  * entry is replaced or dropped only for its own instance, and eviction
  * waits for the end of DxHistCacheAfterCommit().
  */
@@ -179,23 +178,23 @@ HistStore(Instance *inst)
 	HistEntry  *e = HistLookup(inst);	/* still matching the turn's start? */
 	bool		found;
 
-	if (inst->stage_drop || strlen(inst->instance_id) >= DX_HIST_KEY_LEN)
+	if (inst->cache_drop || strlen(inst->instance_id) >= DX_HIST_KEY_LEN)
 	{
 		HistDrop(inst->instance_id);
 		return;
 	}
-	if (inst->stage_exec != inst->execution_id)
+	if (inst->cache_exec != inst->execution_id)
 	{
 		HistDrop(inst->instance_id);	/* continue-as-new: a new, empty execution */
 		return;
 	}
 	if (e != NULL && e->rows == inst->hist)
 	{
-		HistAppend(e, inst->stage_rows, inst->stage_n);
+		HistAppend(e, inst->cache_rows, inst->cache_nrows);
 		return;
 	}
 
-	if (inst->nhist + inst->stage_n < DX_HIST_MIN_ROWS || HistLimit() == 0)
+	if (inst->nhist + inst->cache_nrows < DX_HIST_MIN_ROWS || HistLimit() == 0)
 	{
 		HistDrop(inst->instance_id);
 		return;
@@ -222,7 +221,7 @@ HistStore(Instance *inst)
 	e->cxt = AllocSetContextCreate(hist_cxt, "duroxide history", ALLOCSET_SMALL_SIZES);
 	dlist_push_tail(&hist_lru, &e->lru);
 	HistAppend(e, inst->hist, inst->nhist);
-	HistAppend(e, inst->stage_rows, inst->stage_n);
+	HistAppend(e, inst->cache_rows, inst->cache_nrows);
 }
 
 /* after the batch committed: bring the cache up to date (DxWorkKind.committed) */
@@ -232,27 +231,27 @@ DxHistCacheAfterCommit(void *items, int n)
 	Instance   *insts = (Instance *) items;
 
 	for (int i = 0; i < n; i++)
-		if (insts[i].stage)
+		if (insts[i].cache_update)
 			HistStore(&insts[i]);
 	/* the batch borrows nothing any more */
 	HistEvict();
 }
 
-/* after a successful turn: stage its new events for the cache */
+/* after a successful turn: note its new events for the cache (in the batch's memory) */
 void
 DxHistCacheNoteTurn(Instance *inst, DxTurn *t, TurnResult *r, MemoryContext batch_cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
-	DxEvent    *new_events = DxTurnNewEvents(t, &inst->stage_n);
+	DxEvent    *new_events = DxTurnNewEvents(t, &inst->cache_nrows);
 
-	inst->stage = true;
-	inst->stage_drop = r->terminal;
-	inst->stage_exec = r->execution_id;
-	inst->stage_rows = palloc(sizeof(HistRow) * (inst->stage_n + 1));
-	for (int i = 0; i < inst->stage_n; i++)
+	inst->cache_update = true;
+	inst->cache_drop = r->terminal;
+	inst->cache_exec = r->execution_id;
+	inst->cache_rows = palloc(sizeof(HistRow) * (inst->cache_nrows + 1));
+	for (int i = 0; i < inst->cache_nrows; i++)
 	{
 		DxEvent    *ev = &new_events[i];
-		HistRow    *h = &inst->stage_rows[i];
+		HistRow    *h = &inst->cache_rows[i];
 
 		h->event_id = ev->event_id;
 		h->type = ev->type;
