@@ -50,7 +50,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -173,22 +172,13 @@ typedef struct Due
 	char	   *previous_status;	/* of the previous run's instance, or NULL */
 } Due;
 
-/* true for superusers and members of duroxide_user or duroxide_admin */
-static bool
-IsScheduleUser(Oid role)
-{
-	Oid			user_role = get_role_oid("duroxide_user", true);
-
-	return DxIsAdmin(role) || (OidIsValid(user_role) && is_member_of_role(role, user_role));
-}
-
 /* refuse callers that are no duroxide users */
 static void
 CheckCaller(void)
 {
 	Oid			caller = GetUserId();
 
-	if (!IsScheduleUser(caller))
+	if (!DxIsEngineUser(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to manage schedules"),
