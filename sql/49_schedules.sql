@@ -199,6 +199,20 @@ SELECT schedule_name, last_run_at, last_instance_id, next_run_at, last_error FRO
 SELECT duroxide.drop_schedule('sch-taken');
 SELECT duroxide.drop_schedule('sch-gone');
 
+-- section: a schedule whose owner was dropped stops (no role can run it)
+CREATE ROLE dx_sch_gone LOGIN IN ROLE duroxide_user;
+SET ROLE dx_sch_gone;
+SELECT duroxide.create_schedule('sch-orphan', '0 0 1 1 *', 'SchTick');
+RESET ROLE;
+DROP ROLE dx_sch_gone;
+SET client_min_messages = error;
+SELECT duroxide._fire_schedules('2030-06-01 00:00:00+00') AS started_orphan;
+RESET client_min_messages;
+SELECT schedule_name, next_run_at, regexp_replace(last_error, 'OID \d+', 'OID n') AS last_error
+  FROM duroxide.schedules WHERE schedule_name = 'sch-orphan';
+SELECT count(*) AS orphan_runs FROM sch49.runs('sch-orphan');
+SELECT duroxide.drop_schedule('sch-orphan');
+
 -- section: the engine fires @every runs, as the owner, one per fire time
 SET ROLE dx_sch_alice;
 SELECT duroxide.create_schedule('sch-every', '@every 1 second', 'SchTick', '{"n": 1}');

@@ -16,8 +16,8 @@
  * A schedule's state: active (next_run_at is its next fire time), paused
  * (fires nothing; resume computes the next fire time after now, so the runs
  * missed while paused are not started), or stopped (next_run_at NULL: it
- * will never fire again, e.g. a cron date that no longer occurs; last_error
- * says why).  Dropping removes it; its runs stay.
+ * will never fire again, e.g. a cron date that no longer occurs or an owner
+ * that was dropped; last_error says why).  Dropping removes it; its runs stay.
  *
  * Firing, exactly once per fire time: a dispatcher locks the due rows
  * (next_run_at <= now, not paused) FOR UPDATE SKIP LOCKED, so two
@@ -492,10 +492,6 @@ StartRun(Due *d, const char *instance_id)
 		Datum		values[4];
 		char		nulls[4] = {' ', ' ', ' ', ' '};
 
-		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(d->owner)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("the role that owns schedule \"%s\" (OID %u) no longer exists", d->name, d->owner)));
 		values[0] = CStringGetTextDatum(instance_id);
 		values[1] = CStringGetTextDatum(d->orchestration);
 		values[2] = d->input;
@@ -593,7 +589,17 @@ FireDue(TimestampTz now, bool *more)
 		Datum		values[5];
 		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
-		if (tz != NULL)
+		if (tz != NULL && !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(d->owner)))
+		{
+			/* the owner was dropped: nobody can run it any more; stop it */
+			error = psprintf("the role that owned schedule \"%s\" (OID %u) no longer exists", d->name, d->owner);
+			ereport(WARNING,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("%s; the schedule is stopped", error),
+					 errhint("Drop the schedule, or create it again as an existing role.")));
+			next = DX_CRON_NEVER;
+		}
+		else if (tz != NULL)
 		{
 			fire = DxCronLatestDue(&cron, tz, d->anchor, d->first_due, now);
 			if (!d->allow_overlap && NotTerminal(d->previous_status))
