@@ -146,3 +146,13 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
 
 -- registrations are written only by the registration functions (engine rights)
 REVOKE INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities FROM duroxide_user;
+
+-- history_diagram: duroxide.history_diagram (API §8.4, src/diagram.c), as in
+-- the install script's section of that name
+CREATE FUNCTION duroxide.history_diagram(instance_id text, format text DEFAULT 'svg',
+                                         execution_id integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'duroxide_history_diagram' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
+    'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
+REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;
