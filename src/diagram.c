@@ -55,12 +55,13 @@ PG_FUNCTION_INFO_V1(duroxide_history_diagram);
 #define DG_WIDTH		1100
 #define DG_MARGIN		16
 #define DG_LABEL_X		42			/* lane labels, after the kind badge */
-#define DG_LABEL_CHARS	38			/* longer labels are cut (tooltip: whole) */
+#define DG_LABEL_CHARS	34			/* longer labels are cut (tooltip: whole) */
 #define DG_CHART_X		330			/* the time axis runs from here ... */
 #define DG_CHART_W		680			/* ... this wide */
 #define DG_LANE_H		20
 #define DG_BAR_H		12
 #define DG_MIN_BAR_W	2.0			/* zero-duration bars stay visible */
+#define DG_NOTE_CHAR_W	5.6			/* estimated width of a character of a bar's note */
 #define DG_AXIS_Y		126			/* the top axis line */
 #define DG_EXEC_Y		132			/* the execution's own row */
 #define DG_LANES_Y		156			/* the first lane */
@@ -298,6 +299,15 @@ MmText(StringInfo b, const char *s, int maxchars)
  *-------------------------------------------------------------------------
  */
 
+/* "2 min 5 s", or "2 min" when the second part is zero */
+static void
+TwoUnits(StringInfo b, int64 major, const char *major_unit, int64 minor, const char *minor_unit)
+{
+	appendStringInfo(b, INT64_FORMAT " %s", major, major_unit);
+	if (minor != 0)
+		appendStringInfo(b, " " INT64_FORMAT " %s", minor, minor_unit);
+}
+
 /* a duration in the unit that suits it: "0.4 ms", "40 ms", "1.25 s", "2 min 5 s" */
 static void
 FormatDuration(StringInfo b, int64 us)
@@ -313,14 +323,11 @@ FormatDuration(StringInfo b, int64 us)
 	else if (us < USECS_PER_MINUTE)
 		appendStringInfo(b, "%.1f s", us / (double) USECS_PER_SEC);
 	else if (us < USECS_PER_HOUR)
-		appendStringInfo(b, INT64_FORMAT " min " INT64_FORMAT " s",
-						 us / USECS_PER_MINUTE, (us % USECS_PER_MINUTE) / USECS_PER_SEC);
+		TwoUnits(b, us / USECS_PER_MINUTE, "min", (us % USECS_PER_MINUTE) / USECS_PER_SEC, "s");
 	else if (us < USECS_PER_DAY)
-		appendStringInfo(b, INT64_FORMAT " h " INT64_FORMAT " min",
-						 us / USECS_PER_HOUR, (us % USECS_PER_HOUR) / USECS_PER_MINUTE);
+		TwoUnits(b, us / USECS_PER_HOUR, "h", (us % USECS_PER_HOUR) / USECS_PER_MINUTE, "min");
 	else
-		appendStringInfo(b, INT64_FORMAT " d " INT64_FORMAT " h",
-						 us / USECS_PER_DAY, (us % USECS_PER_DAY) / USECS_PER_HOUR);
+		TwoUnits(b, us / USECS_PER_DAY, "d", (us % USECS_PER_DAY) / USECS_PER_HOUR, "h");
 }
 
 /* a timestamp in UTC, ISO 8601 to the millisecond, whatever the session's settings */
@@ -804,7 +811,8 @@ static const char dg_style[] =
 ".pending{fill:url(#dg-pending);stroke:#2563eb;stroke-width:1}\n"
 ".cancelled{fill:#e5e7eb;stroke:#9ca3af;stroke-width:1;stroke-dasharray:3 2}\n"
 ".backoff{stroke:#ef4444;stroke-width:1;stroke-dasharray:2 2}\n"
-".dur{fill:#6b7280;font-size:10px}\n"
+".dur,.eid{fill:#6b7280;font-size:10px}\n"
+".dur.inside{fill:#111827;font-weight:600}\n"
 ".now{stroke:#2563eb;stroke-width:1;stroke-dasharray:4 3}\n"
 ".now-label{fill:#2563eb;font-size:10px}\n"
 ".empty,.more{fill:#6b7280;font-style:italic}\n"
@@ -999,6 +1007,9 @@ SvgLane(StringInfo b, DgDiagram *d, DgLane *l, int top)
 	else
 		XmlText(b, l->name, DG_LABEL_CHARS);
 	appendStringInfoString(b, "</text>\n");
+	/* the scheduling event's id, to find the lane's events in get_history */
+	appendStringInfo(b, "<text class=\"eid\" x=\"%d\" y=\"%d\" text-anchor=\"end\">#" INT64_FORMAT "</text>\n",
+					 DG_CHART_X - 8, top + 14, l->event_id);
 
 	if (l->kind == DG_ACTIVITY)
 	{
@@ -1038,12 +1049,15 @@ SvgLane(StringInfo b, DgDiagram *d, DgLane *l, int top)
 	if (l->outcome == DG_PENDING || l->outcome == DG_CANCELLED)
 		appendStringInfo(&note, ", %s", dg_outcomes[l->outcome]);
 	BarX(d, l->start, l->end, &x, &w);
-	if (x + w + 6 + note.len * 5.6 <= DG_WIDTH - 4)
+	if (x + w + 6 + note.len * DG_NOTE_CHAR_W <= DG_WIDTH - 4)
 		appendStringInfo(b, "<text class=\"dur\" x=\"%.1f\" y=\"%d\">%s</text>\n",
 						 x + w + 5, top + 14, note.data);
-	else
+	else if (x - 6 - note.len * DG_NOTE_CHAR_W >= DG_CHART_X)
 		appendStringInfo(b, "<text class=\"dur\" x=\"%.1f\" y=\"%d\" text-anchor=\"end\">%s</text>\n",
 						 x - 5, top + 14, note.data);
+	else
+		appendStringInfo(b, "<text class=\"dur inside\" x=\"%.1f\" y=\"%d\" text-anchor=\"end\">%s</text>\n",
+						 x + w - 5, top + 14, note.data);
 	pfree(note.data);
 	appendStringInfoString(b, "</g>\n");
 }
