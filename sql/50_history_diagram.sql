@@ -237,6 +237,20 @@ SELECT length(l) < 60 AS label_short, l LIKE '%…' AS label_ellipsis,
                (dg.svg_text(svg, '//s:g[@class="lane"]/s:title/text()'))[1] AS t
           FROM (SELECT duroxide.history_diagram('dg-long') AS svg) s) s2;
 
+-- section: names beyond ASCII are character references and parse back whole
+SELECT duroxide.register_activity('DgÜnïcødé ✓ 😀', 'regress.echo');
+CREATE FUNCTION dg.unicode(ctx duroxide.context, input jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN duroxide.call_activity(ctx, 'DgÜnïcødé ✓ 😀', '1'); END $$;
+SELECT duroxide.register_orchestration('DgUnicode', 'dg.unicode');
+SELECT duroxide.start_orchestration('dg-ünï', 'DgUnicode');
+SELECT status FROM duroxide.wait_for_orchestration('dg-ünï');
+SELECT svg ~ '[^\x01-\x7e]' AS non_ascii_bytes,
+       position('&#x1F600;' IN svg) > 0 AS emoji_reference,
+       dg.svg_text(svg, '//s:g[@class="lane"]/s:text[@class="label"]/text()') AS label,
+       dg.svg_text(svg, '//s:*[@class="instance"]/text()') AS instance,
+       (SELECT trim(split_part(t, ':', 1)) FROM dg.mermaid_tasks(duroxide.history_diagram('dg-ünï', 'mermaid')) t) AS mermaid_task
+  FROM (SELECT duroxide.history_diagram('dg-ünï') AS svg) s;
+
 -- section: an execution without any task: no lane, still a document
 CREATE FUNCTION dg.nothing(ctx duroxide.context, input jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT '"nothing"'::jsonb $$;

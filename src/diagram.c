@@ -198,6 +198,44 @@ static DxPlan history_plan = {NULL,
  */
 
 /*
+ * The code point at p (valid UTF-8, as pg_server_to_any returns it) and the
+ * length of its encoding; a byte that starts no sequence counts as U+FFFD.
+ */
+static int
+Utf8Next(const unsigned char *p, pg_wchar *c)
+{
+	int			len;
+	int			i;
+
+	if (p[0] < 0x80)
+	{
+		*c = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, *c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, *c = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, *c = p[0] & 0x07;
+	else
+	{
+		*c = 0xfffd;
+		return 1;
+	}
+	for (i = 1; i < len; i++)
+	{
+		if ((p[i] & 0xc0) != 0x80)
+		{
+			*c = 0xfffd;
+			return i;
+		}
+		*c = (*c << 6) | (p[i] & 0x3f);
+	}
+	return len;
+}
+
+/*
  * Append s as XML character data (fit for attributes as well), in ASCII:
  * markup characters as entities, other characters than ASCII as numeric
  * references, control characters as spaces.  maxchars > 0 cuts the text
@@ -216,15 +254,14 @@ XmlText(StringInfo b, const char *s, int maxchars)
 	p = (const unsigned char *) u;
 	while (*p)
 	{
-		int			len = pg_utf_mblen(p);
 		pg_wchar	c;
+		int			len = Utf8Next(p, &c);
 
 		if (maxchars > 0 && n >= maxchars)
 		{
 			appendStringInfoString(b, "&#8230;");
 			break;
 		}
-		c = utf8_to_unicode(p);
 		if (c < 0x20 || c == 0x7f)
 			appendStringInfoChar(b, ' ');
 		else if (c == '&')
