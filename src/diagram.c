@@ -530,13 +530,13 @@ ReadExecution(DgDiagram *d, bool execution_given)
 	args[0] = CStringGetTextDatum(d->instance_id);
 	ret = DxExecPlan(&instance_plan, args, NULL, true, 1);
 	DxExpect(ret, SPI_OK_SELECT, "reading the instance");
+	MemoryContextSwitchTo(callcxt); /* what is copied out must outlive SPI_finish */
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("orchestration instance \"%s\" does not exist", d->instance_id)));
 	td = SPI_tuptable->tupdesc;
 	tup = SPI_tuptable->vals[0];
-	MemoryContextSwitchTo(callcxt);
 	d->name = SPI_getvalue(tup, td, 1);
 	d->version = SPI_getvalue(tup, td, 2);
 	d->status = SPI_getvalue(tup, td, 3);
@@ -562,6 +562,7 @@ ReadExecution(DgDiagram *d, bool execution_given)
 		args[1] = Int32GetDatum(d->execution_id);
 		ret = DxExecPlan(&execution_plan, args, NULL, true, 1);
 		DxExpect(ret, SPI_OK_SELECT, "reading the execution");
+		MemoryContextSwitchTo(callcxt); /* SPI left us in its own context */
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -580,7 +581,7 @@ ReadExecution(DgDiagram *d, bool execution_given)
 	args[1] = Int32GetDatum(d->execution_id);
 	ret = DxExecPlan(&history_plan, args, NULL, true, 0);
 	DxExpect(ret, SPI_OK_SELECT, "reading the history");
-	MemoryContextSwitchTo(callcxt);
+	MemoryContextSwitchTo(callcxt); /* lanes and their strings outlive SPI_finish */
 	td = SPI_tuptable->tupdesc;
 	n = SPI_processed;
 	if (n > 0)
@@ -593,8 +594,7 @@ ReadExecution(DgDiagram *d, bool execution_given)
 	}
 	subs = palloc(sizeof(DgRaise) * (n + 1));
 	raises = palloc(sizeof(DgRaise) * (n + 1));
-	d->t0 = created_at;
-	d->tend = created_at;
+	d->t0 = d->tend = d->started_at = created_at;
 	for (r = 0; r < n; r++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[r];
@@ -611,7 +611,7 @@ ReadExecution(DgDiagram *d, bool execution_given)
 		int			lane;
 
 		if (r == 0)
-			d->t0 = d->tend = at;
+			d->t0 = d->tend = d->started_at = at;
 		if (at > d->tend)
 			d->tend = at;
 		if (src >= 0 && src < nlane_of && lane_of[src] >= 0)
@@ -678,9 +678,7 @@ ReadExecution(DgDiagram *d, bool execution_given)
 					a->error = DxJbGetText(data, "error");
 					if (DxJbGetInt(data, "retry_delay_ms", &v))
 						a->retry_delay_ms = v;
-					a = NextAttempt(l);
-					if (a->start > d->tend)
-						d->tend = a->start;
+					(void) NextAttempt(l);
 				}
 				break;
 			case EV_ACTIVITY_COMPLETED:
@@ -741,8 +739,6 @@ ReadExecution(DgDiagram *d, bool execution_given)
 	}
 	else
 		d->tend = Max(d->tend, GetCurrentTimestamp());
-	if (d->started_at == 0)
-		d->started_at = d->t0;
 }
 
 /* give each unfinished task its end: now while running, the execution's end after */
