@@ -845,7 +845,7 @@ static const char dg_style[] =
 ".cancelled{fill:#e5e7eb;stroke:#9ca3af;stroke-width:1;stroke-dasharray:3 2}\n"
 ".backoff{stroke:#ef4444;stroke-width:1;stroke-dasharray:2 2}\n"
 ".dur,.eid{fill:#6b7280;font-size:10px}\n"
-".dur.inside{fill:#111827;font-weight:600}\n"
+".dur.inside{fill:#111827;font-weight:600;paint-order:stroke;stroke:#ffffff;stroke-width:3px;stroke-linejoin:round}\n"
 ".now{stroke:#2563eb;stroke-width:1;stroke-dasharray:4 3}\n"
 ".now-label{fill:#2563eb;font-size:10px}\n"
 ".empty,.more{fill:#6b7280;font-style:italic}\n"
