@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/demo.sh -- the demo: two example workflows on a private server.
 #
-#   bash scripts/demo.sh
+#   bash scripts/demo.sh [DIAGRAM_FILE]
 #
 # Builds and installs duroxide (scripts/setup.sh), creates a throw-away
 # PostgreSQL 15 cluster in a temporary directory (unix socket only, in that
