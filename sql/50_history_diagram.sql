@@ -286,6 +286,94 @@ SELECT e AS execution,
           FROM unnest(ARRAY[1, 2]) e) s ORDER BY e;
 SELECT dg.svg_text(duroxide.history_diagram('dg-again'), '//s:*[@class="execution-id"]/text()') AS default_execution;
 
+-- section: synthetic histories with fixed times (written by the superuser;
+-- no message is queued, so no worker touches them): exact geometry
+CREATE FUNCTION dg.synthetic(p_id text, p_status text, p_events jsonb) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO duroxide.instances (instance_id, orchestration_name, orchestration_version, status,
+                                    created_at, completed_at)
+    VALUES (p_id, 'DgSynthetic', '1.0.0', p_status, '2026-01-01 00:00:00+00',
+            CASE WHEN p_status <> 'Running' THEN
+                 '2026-01-01 00:00:00+00'::timestamptz
+                 + ((p_events -> -1 ->> 'ms')::bigint * interval '1 millisecond') END);
+    INSERT INTO duroxide.history (instance_id, execution_id, event_id, event_type, source_event_id,
+                                  data, created_at)
+    SELECT p_id, 1, n, e->>'type', (e->>'src')::bigint, e->'data',
+           '2026-01-01 00:00:00+00'::timestamptz + ((e->>'ms')::bigint * interval '1 millisecond')
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, n);
+$$;
+-- each lane: kind, outcome, and its bars' x and width
+CREATE FUNCTION dg.geometry(doc text)
+RETURNS TABLE (lane integer, kind text, outcome text, x text[], width text[])
+LANGUAGE sql AS $$
+    SELECT i, (dg.svg_text(doc, format('//s:g[@class="lane"][%s]/@data-kind', i)))[1],
+           (dg.svg_text(doc, format('//s:g[@class="lane"][%s]/@data-outcome', i)))[1],
+           dg.svg_text(doc, format('//s:g[@class="lane"][%s]/s:rect[contains(@class, "bar")]/@x', i)),
+           dg.svg_text(doc, format('//s:g[@class="lane"][%s]/s:rect[contains(@class, "bar")]/@width', i))
+      FROM generate_series(1, dg.svg_count(doc, '//s:g[@class="lane"]')) i
+$$;
+-- 400 ms: an activity; two waits for "x" that take the first and the second
+-- "x" in order; a timer that never fired (cancelled at the end)
+SELECT dg.synthetic('dg-syn-1', 'Completed', '[
+    {"type": "OrchestrationStarted", "ms": 0, "data": {"name": "DgSynthetic", "version": "1.0.0"}},
+    {"type": "ActivityScheduled", "ms": 0, "data": {"name": "A"}},
+    {"type": "EventSubscribed", "ms": 0, "data": {"name": "x"}},
+    {"type": "EventSubscribed", "ms": 10, "data": {"name": "x"}},
+    {"type": "EventRaised", "ms": 100, "data": {"name": "x", "data": 1}},
+    {"type": "ActivityCompleted", "ms": 250, "src": 2, "data": {"result": 1, "attempt": 1}},
+    {"type": "TimerCreated", "ms": 250, "data": {"delay_ms": 1000}},
+    {"type": "EventRaised", "ms": 300, "data": {"name": "x", "data": 2}},
+    {"type": "OrchestrationCompleted", "ms": 400, "data": {"output": null}}]');
+SELECT * FROM dg.geometry(duroxide.history_diagram('dg-syn-1'));
+SELECT dg.svg_text(svg, '(//s:g[@class="axis"])[1]/s:text/text()') AS ticks,
+       dg.svg_text(svg, '//s:g[@class="execution"]/s:rect/@width') AS execution_width,
+       dg.svg_text(svg, '//s:*[@class="meta"]/text()') AS meta
+  FROM (SELECT duroxide.history_diagram('dg-syn-1') AS svg) s;
+SELECT regexp_replace(t, '.*:', '') AS mermaid_task_data
+  FROM dg.mermaid_tasks(duroxide.history_diagram('dg-syn-1', 'mermaid')) t;
+SELECT l AS mermaid_axis FROM regexp_split_to_table(duroxide.history_diagram('dg-syn-1', 'mermaid'), E'\n') l
+ WHERE l ~ 'axisFormat';
+
+-- an event that arrived before its wait: a zero-length bar (2 px) at the wait
+SELECT dg.synthetic('dg-syn-2', 'Completed', '[
+    {"type": "OrchestrationStarted", "ms": 0},
+    {"type": "EventRaised", "ms": 5, "data": {"name": "y"}},
+    {"type": "EventSubscribed", "ms": 50, "data": {"name": "y"}},
+    {"type": "OrchestrationCompleted", "ms": 100}]');
+SELECT g.*, (SELECT count(*) FROM unnest(dg.svg_text(svg, '//s:g[@class="lane"]/s:title/text()')) t
+              WHERE t LIKE '%arrived before the wait began%') AS says_early
+  FROM (SELECT duroxide.history_diagram('dg-syn-2') AS svg) s, dg.geometry(svg) g;
+
+-- three minutes: a retried activity (its backoff drawn between attempts),
+-- ticks in minutes
+SELECT dg.synthetic('dg-syn-3', 'Failed', '[
+    {"type": "OrchestrationStarted", "ms": 0},
+    {"type": "ActivityScheduled", "ms": 0, "data": {"name": "Slow"}},
+    {"type": "ActivityAttemptFailed", "ms": 60000, "src": 2,
+     "data": {"error": "first", "attempt": 1, "retry_delay_ms": 30000}},
+    {"type": "ActivityFailed", "ms": 180000, "src": 2, "data": {"error": "second", "attempt": 2}},
+    {"type": "OrchestrationFailed", "ms": 180000, "data": {"error": "second"}}]');
+SELECT * FROM dg.geometry(duroxide.history_diagram('dg-syn-3'));
+SELECT dg.svg_text(svg, '(//s:g[@class="axis"])[1]/s:text/text()') AS ticks,
+       dg.svg_text(svg, '//s:line[@class="backoff"]/@x1') AS backoff_from,
+       dg.svg_text(svg, '//s:line[@class="backoff"]/@x2') AS backoff_to,
+       dg.svg_text(svg, '//s:*[@class="status"]/text()') AS status
+  FROM (SELECT duroxide.history_diagram('dg-syn-3') AS svg) s;
+
+-- running: what has no completion is pending, drawn to now
+SELECT dg.synthetic('dg-syn-4', 'Running', '[
+    {"type": "OrchestrationStarted", "ms": 0},
+    {"type": "ActivityScheduled", "ms": 0, "data": {"name": "Done"}},
+    {"type": "ActivityCompleted", "ms": 10, "src": 2, "data": {"attempt": 1}},
+    {"type": "SubOrchestrationScheduled", "ms": 10, "data": {"name": "Kid", "instance_id": "dg-syn-4-kid"}}]');
+SELECT kind, outcome, x, (width[1]::numeric + x[1]::numeric) AS right_edge
+  FROM dg.geometry(duroxide.history_diagram('dg-syn-4'));
+SELECT dg.svg_count(svg, '//s:*[@class="now"]') AS now_marker,
+       (dg.svg_text(svg, '//s:line[@class="now"]/@x1'))[1] AS now_x
+  FROM (SELECT duroxide.history_diagram('dg-syn-4') AS svg) s;
+DELETE FROM duroxide.history WHERE instance_id LIKE 'dg-syn-%';
+DELETE FROM duroxide.instances WHERE instance_id LIKE 'dg-syn-%';
+
 -- section: errors
 SELECT dg.err($$SELECT duroxide.history_diagram('dg-nope')$$) AS unknown_instance;
 SELECT dg.err($$SELECT duroxide.history_diagram('dg-again', 'svg', 3)$$) AS unknown_execution;

@@ -920,7 +920,22 @@ SvgAxis(StringInfo b, DgDiagram *d, int y, bool top, int grid_from, int grid_to)
 		if (t == 0)
 			appendStringInfoString(b, "0");
 		else
-			appendStringInfo(b, "%.*f %s", decimals, (double) t / unit, unit_name);
+		{
+			char		num[32];
+			char	   *end;
+
+			/* "1.5 min", "2 min": the decimals the step needs, less trailing zeros */
+			snprintf(num, sizeof(num), "%.*f", decimals, (double) t / unit);
+			end = num + strlen(num);
+			if (strchr(num, '.'))
+			{
+				while (end[-1] == '0')
+					*--end = '\0';
+				if (end[-1] == '.')
+					*--end = '\0';
+			}
+			appendStringInfo(b, "%s %s", num, unit_name);
+		}
 		appendStringInfoString(b, "</text>\n");
 	}
 	appendStringInfoString(b, "</g>\n");
