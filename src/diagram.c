@@ -46,7 +46,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "replay.h"
+#include "protocol.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_history_diagram);
