@@ -371,6 +371,21 @@ SELECT kind, outcome, x, (width[1]::numeric + x[1]::numeric) AS right_edge
 SELECT dg.svg_count(svg, '//s:*[@class="now"]') AS now_marker,
        (dg.svg_text(svg, '//s:line[@class="now"]/@x1'))[1] AS now_x
   FROM (SELECT duroxide.history_diagram('dg-syn-4') AS svg) s;
+-- more than 5,000 tasks: the first 5,000 are drawn, the rest counted
+SELECT dg.synthetic('dg-syn-5', 'Completed',
+    jsonb_build_array(jsonb_build_object('type', 'OrchestrationStarted', 'ms', 0))
+    || (SELECT jsonb_agg(jsonb_build_object('type', 'ActivityScheduled', 'ms', i,
+                                            'data', jsonb_build_object('name', 'A' || i)) ORDER BY i)
+          FROM generate_series(1, 5002) i)
+    || jsonb_build_array(jsonb_build_object('type', 'OrchestrationCompleted', 'ms', 6000)));
+SELECT xml_is_well_formed_document(svg) AS well_formed,
+       dg.svg_count(svg, '//s:g[@class="lane"]') AS lanes,
+       dg.svg_count(svg, '//s:g[@class="lane"][@data-outcome="cancelled"]') AS cancelled,
+       dg.svg_text(svg, '//s:*[@class="more"]/text()') AS note,
+       (SELECT count(*) FROM dg.mermaid_tasks(duroxide.history_diagram('dg-syn-5', 'mermaid'))) AS mermaid_tasks,
+       (SELECT l FROM regexp_split_to_table(duroxide.history_diagram('dg-syn-5', 'mermaid'), E'\n') l
+         WHERE l ~ '^    %%') AS mermaid_note
+  FROM (SELECT duroxide.history_diagram('dg-syn-5') AS svg) s;
 DELETE FROM duroxide.history WHERE instance_id LIKE 'dg-syn-%';
 DELETE FROM duroxide.instances WHERE instance_id LIKE 'dg-syn-%';
 
