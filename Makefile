@@ -37,7 +37,8 @@ OBJS = \
 	src/registration.o \
 	src/worker.o \
 	src/sandbox.o \
-	src/protocol.o
+	src/protocol.o \
+	src/diagram.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

@@ -155,3 +155,13 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE
 COMMENT ON FUNCTION duroxide._protocol() IS
     'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
 REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
+-- history_diagram: duroxide.history_diagram (API §8.4, src/diagram.c), as in
+-- the install script's section of that name
+CREATE FUNCTION duroxide.history_diagram(instance_id text, format text DEFAULT 'svg',
+                                         execution_id integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'duroxide_history_diagram' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
+    'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
+REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;

@@ -740,3 +740,19 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE
 COMMENT ON FUNCTION duroxide._protocol() IS
     'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
 REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * history_diagram (API §8.4): an execution's history as a picture
+ * ------------------------------------------------------------------------ */
+
+-- C (src/diagram.c): reads as the caller with search_path pinned, so table
+-- privileges and row-level security decide what it sees, as for get_history
+-- (another role's instance: "does not exist"); writes nothing.  Executable
+-- by duroxide_user (and so duroxide_admin), not by PUBLIC.
+CREATE FUNCTION duroxide.history_diagram(instance_id text, format text DEFAULT 'svg',
+                                         execution_id integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'duroxide_history_diagram' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
+    'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
+REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;
