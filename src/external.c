@@ -321,16 +321,18 @@ EndCandidate(int64 id, CandidateEnd why)
 
 /*
  * Lease what can be leased now into the result (SPI connected, engine
- * rights); returns how many.  When none, *next is the next time a task of
- * the queue becomes claimable (0: none known).
+ * rights); returns how many.  *ended counts the expired attempts it ended
+ * (timed out, poison) instead.  When none was leased, *next is the next
+ * time a task of the queue becomes claimable (0: none known).
  */
 static int
-ClaimOnce(Claim *c, TimestampTz *next)
+ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 {
 	int			leased = 0;
 	Datum		values[4];
 
 	*next = 0;
+	*ended = 0;
 	values[0] = BoolGetDatum(c->caller.admin);
 	values[1] = ObjectIdGetDatum(c->caller.role);
 	values[2] = CStringGetTextDatum(c->queue);
@@ -367,7 +369,10 @@ ClaimOnce(Claim *c, TimestampTz *next)
 		for (uint64 i = 0; i < n; i++)
 		{
 			if (ends[i] != END_NONE)
+			{
 				EndCandidate(ids[i], ends[i]);
+				(*ended)++;
+			}
 			else
 				lease_ids[nlease++] = Int64GetDatum(ids[i]);
 		}
@@ -453,14 +458,21 @@ duroxide_claim_tasks(PG_FUNCTION_ARGS)
 			TimestampTz until;
 			DxEngineSave save;
 			int			got;
+			int			ended;
 			long		left;
 
 			SPI_connect();
 			DxEngineBegin(&save);
-			got = ClaimOnce(&c, &next);
+			got = ClaimOnce(&c, &next, &ended);
 			DxEngineEnd(&save);
 			SPI_finish();
-			if (got > 0 || wait_ms == 0)
+
+			/*
+			 * An attempt ended here (timed out, poison) is recorded when
+			 * our transaction commits: return rather than wait, so that its
+			 * orchestration (and a retry) need not wait for our deadline.
+			 */
+			if (got > 0 || ended > 0 || wait_ms == 0)
 				break;
 			now = GetCurrentTimestamp();
 			if (now >= deadline)
