@@ -71,7 +71,6 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
-#include "utils/uuid.h"
 
 #include "activity.h"
 #include "guc.h"
