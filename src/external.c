@@ -98,8 +98,9 @@ PG_FUNCTION_INFO_V1(duroxide_wake_task_queue);
 	"               AND pg_catalog.pg_has_role($2, a.owner::pg_catalog.oid, 'USAGE')))"
 
 /*
- * The candidates of a claim: claimable tasks of queue $3 the caller may
- * claim, oldest first, at most $4, locked.  Columns: id, whether a lease
+ * The candidates of a claim: tasks of queue $3 claimable at $5 (now: a
+ * parameter, so that it bounds the index scan) that the caller may claim,
+ * oldest first, at most $4, locked.  Columns: id, whether a lease
  * expired, delivery_count, whether that lease ran out at the attempt's
  * timeout.  The one place that decides what a claim may take (a limit on
  * concurrent attempts belongs here).
@@ -109,10 +110,10 @@ static DxPlan candidate_plan = {NULL,
 	"       w.lease_token IS NOT NULL AND w.timeout_ms IS NOT NULL"
 	"         AND w.lease_expires_at >= w.leased_at + w.timeout_ms * interval '1 ms'"
 	"  FROM duroxide.worker_queue w"
-	" WHERE w.task_queue = $3 AND w.visible_at <= pg_catalog.clock_timestamp() AND " DX_MAY_CLAIM
+	" WHERE w.task_queue = $3 AND w.visible_at <= $5 AND " DX_MAY_CLAIM
 	" ORDER BY w.visible_at, w.id LIMIT $4"
 	" FOR UPDATE SKIP LOCKED",
-4, {BOOLOID, OIDOID, TEXTOID, INT4OID}};
+5, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID}};
 
 /* lease candidates $1 to worker $2 for $3 ms (capped at the attempt's timeout) */
 static DxPlan lease_plan = {NULL,
@@ -134,11 +135,11 @@ static DxPlan expire_plan = {NULL,
 	"           w.timeout_ms, w.delivery_count",
 1, {INT8OID}};
 
-/* the next time a task of queue $3 that the caller may claim becomes claimable */
+/* the next time after $5 that a task of queue $3 that the caller may claim becomes claimable */
 static DxPlan next_visible_plan = {NULL,
 	"SELECT pg_catalog.min(w.visible_at) FROM duroxide.worker_queue w"
-	" WHERE w.task_queue = $3 AND w.visible_at > pg_catalog.clock_timestamp() AND " DX_MAY_CLAIM,
-3, {BOOLOID, OIDOID, TEXTOID}};
+	" WHERE w.task_queue = $3 AND w.visible_at > $5 AND " DX_MAY_CLAIM,
+5, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID}};
 
 /* complete_task / fail_task: take task $3 if lease $4 still holds it */
 static DxPlan finish_plan = {NULL,
@@ -328,7 +329,7 @@ static int
 ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 {
 	int			leased = 0;
-	Datum		values[4];
+	Datum		values[5];
 
 	*next = 0;
 	*ended = 0;
@@ -345,6 +346,7 @@ ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 		int			nlease = 0;
 
 		values[3] = Int32GetDatum(limit);
+		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
 		DxExpect(DxExecPlan(&candidate_plan, values, NULL, false, 0), SPI_OK_SELECT, "task claim");
 		n = SPI_processed;
 		if (n == 0)
@@ -403,6 +405,7 @@ ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 		bool		isnull;
 		Datum		d;
 
+		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
 		DxExpect(DxExecPlan(&next_visible_plan, values, NULL, false, 1), SPI_OK_SELECT, "task queue wait");
 		d = ColValue(0, 1, &isnull);
 		if (!isnull)
