@@ -50,8 +50,12 @@ SELECT duroxide.unregister_activity('SecExtCharge');
 RESET ROLE;
 SELECT task_queue, owner FROM duroxide.activities WHERE name = 'SecExtCharge';
 
--- section: a member of the owner claims it
+-- section: a member of the owner sees the task it may claim (though not the
+-- instance), and claims it
 SET ROLE dx_ext_member;
+SELECT task_queue, pending, leased FROM duroxide.task_queues WHERE task_queue = 'pay';
+SELECT activity_name, input FROM duroxide.worker_queue;
+SELECT status FROM duroxide.get_orchestration_status('sec-ext-1');
 SELECT task_id AS t1, lease_token AS l1, input FROM duroxide.claim_tasks('pay', 'member-worker', 1, 30000, 0) \gset
 \echo :input
 RESET ROLE;
