@@ -114,6 +114,29 @@ SELECT bool_and(duroxide.complete_task(task_id, lease_token, jsonb_build_object(
   FROM claimed;
 SELECT status, output FROM duroxide.wait_for_orchestration('ext-fan', 30000);
 
+-- section: complete_tasks completes many in one call; each element is what
+-- complete_task would return
+SELECT duroxide.start_orchestration('ext-fan2', 'ExtFan');
+CREATE TEMP TABLE claimed2 AS SELECT * FROM duroxide.claim_tasks('ext-q', 'worker-a', 3, 30000, 30000);
+SELECT count(*) FROM claimed2;
+SET duroxide.max_payload_size = 1024;
+-- oversized results: an error, nothing recorded
+SELECT duroxide.complete_tasks(array_agg(task_id ORDER BY task_id), array_agg(lease_token ORDER BY task_id),
+                               array_agg(jsonb_build_object('big', repeat('x', 2000)) ORDER BY task_id))
+  FROM claimed2;
+RESET duroxide.max_payload_size;
+SELECT count(*) AS still_leased FROM duroxide.worker_queue w JOIN claimed2 c ON c.task_id = w.id;
+-- the last token is wrong: true, true, false
+SELECT duroxide.complete_tasks(array_agg(task_id ORDER BY task_id),
+                               array_agg(CASE WHEN task_id = (SELECT max(task_id) FROM claimed2)
+                                              THEN gen_random_uuid() ELSE lease_token END ORDER BY task_id),
+                               array_agg(jsonb_build_object('many', input) ORDER BY task_id))
+  FROM claimed2;
+SELECT duroxide.complete_task(task_id, lease_token, '{"one": 3}') FROM claimed2
+ WHERE task_id = (SELECT max(task_id) FROM claimed2);
+SELECT status, output FROM duroxide.wait_for_orchestration('ext-fan2', 30000);
+SELECT duroxide.complete_tasks('{}', '{}', '{}');
+
 -- section: a retry policy's timeoutMs bounds each attempt from its lease: the
 -- lease never outlives it, heartbeats included, and the attempt that runs out
 -- fails as timed out (then is retried)
@@ -225,6 +248,9 @@ SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, -1);
 SELECT * FROM duroxide.claim_tasks('q', 'w', NULL);
 SELECT duroxide.complete_task(NULL, gen_random_uuid(), '1');
 SELECT duroxide.heartbeat_task(1, gen_random_uuid(), 0);
+SELECT duroxide.complete_tasks(ARRAY[1, 2], ARRAY[gen_random_uuid()], ARRAY['1'::jsonb, '2']);
+SELECT duroxide.complete_tasks(ARRAY[1, NULL], ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['1'::jsonb, '2']);
+SELECT duroxide.complete_tasks(NULL, NULL, NULL);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 10);
 ROLLBACK;
@@ -237,6 +263,7 @@ SELECT * FROM duroxide.claim_tasks('q', 'w', 0);
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 0);
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 86400001);
 SELECT duroxide.release_task(1, NULL);
+SELECT duroxide.complete_tasks(ARRAY[1, 2], ARRAY[gen_random_uuid()], ARRAY['1'::jsonb, '2']);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 10);
 ROLLBACK;
@@ -250,6 +277,6 @@ SELECT duroxide.complete_task(-1, gen_random_uuid(), '1'), duroxide.fail_task(-1
 
 -- section: clean up
 SELECT duroxide.delete_instance(i, true)
-  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-timeout', 'ext-poison',
+  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-fan2', 'ext-timeout', 'ext-poison',
                     'ext-race', 'ext-cancel', 'ext-big', 'ext-notext']) i;
 SELECT count(*) AS tasks_left FROM duroxide.worker_queue WHERE task_queue IS NOT NULL;

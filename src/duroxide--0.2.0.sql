@@ -823,6 +823,16 @@ GRANT EXECUTE ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigi
     duroxide.complete_task(bigint, uuid, jsonb), duroxide.fail_task(bigint, uuid, text),
     duroxide.heartbeat_task(bigint, uuid, bigint), duroxide.release_task(bigint, uuid) TO duroxide_user;
 
+-- many complete_task calls in one (one transaction); element i of the
+-- result is what complete_task(task_ids[i], lease_tokens[i], results[i]) returns
+CREATE FUNCTION duroxide.complete_tasks(task_ids bigint[], lease_tokens uuid[], results jsonb[])
+RETURNS boolean[]
+    AS 'MODULE_PATHNAME', 'duroxide_complete_tasks' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) IS
+    'complete_task for each position of the arrays, in one call; returns each call''s boolean';
+REVOKE ALL ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) TO duroxide_user;
+
 -- the workers of a registration see its tasks too (the instance's owner
 -- already does through worker_queue_owner); permissive policies add up
 CREATE POLICY worker_queue_claimable ON duroxide.worker_queue FOR SELECT
