@@ -184,11 +184,10 @@ static Caller
 CheckCaller(const char *what)
 {
 	Caller		c;
-	Oid			user = get_role_oid("duroxide_user", true);
 
 	c.role = GetUserId();
 	c.admin = DxIsAdmin(c.role);
-	if (!c.admin && !(OidIsValid(user) && has_privs_of_role(c.role, user)))
+	if (!c.admin && !DxIsEngineUser(c.role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),
