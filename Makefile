@@ -35,6 +35,7 @@ OBJS = \
 	src/util.o \
 	src/registry.o \
 	src/registration.o \
+	src/external.o \
 	src/worker.o \
 	src/sandbox.o \
 	src/protocol.o \
