@@ -35,9 +35,11 @@ OBJS = \
 	src/util.o \
 	src/registry.o \
 	src/registration.o \
+	src/external.o \
 	src/worker.o \
 	src/sandbox.o \
 	src/protocol.o \
+	src/diagram.o \
 	src/cron.o \
 	src/schedule.o
 

@@ -644,17 +644,15 @@ duroxide_worker_main(Datum arg)
 		}
 		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
-			/*
-			 * dropped, re-created or changed under a worker that ran: start
-			 * afresh.  ABSENT with an extension oid: one created again while
-			 * ExtensionCheckAndLock waited for the lock.
-			 */
+			/* dropped, re-created or changed under a worker that ran: start afresh */
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
-							state == DX_EXT_ABSENT && !OidIsValid(extoid) ? "dropped" :
-							state == DX_EXT_ABSENT ? "dropped and created again" :
-							state == DX_EXT_READY ? "dropped and created again" :
+							/* a re-created one found while locking reads as absent with its oid */
+							state == DX_EXT_READY ||
+							(state == DX_EXT_ABSENT && OidIsValid(extoid)) ?
+							"dropped and created again" :
+							state == DX_EXT_ABSENT ? "dropped" :
 							"changed to another version",
 							duroxide_database)));
 			ExtensionUnlock();
