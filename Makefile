@@ -39,7 +39,9 @@ OBJS = \
 	src/worker.o \
 	src/sandbox.o \
 	src/protocol.o \
-	src/diagram.o
+	src/diagram.o \
+	src/cron.o \
+	src/schedule.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

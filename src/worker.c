@@ -68,6 +68,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "schedule.h"
 #include "shmem.h"
 #include "util.h"
 #include "worker.h"
@@ -689,6 +690,8 @@ duroxide_worker_main(Datum arg)
 			}
 			DxSlotSetState(DX_STATE_BUSY, NULL);
 			found = DxRunBatch(work, slot, &sleep_ms);
+			if (work == &DxDispatcherWork)
+				DxScheduleTick(number, found, &sleep_ms);
 			if (!found)
 				ExtensionUnlock();	/* never sleep holding it */
 			DxSlotSetState(DX_STATE_IDLE, NULL);
