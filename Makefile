@@ -28,7 +28,9 @@ OBJS = \
 	src/registry.o \
 	src/registration.o \
 	src/worker.o \
-	src/sandbox.o
+	src/sandbox.o \
+	src/suspend.o \
+	src/concurrency.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

@@ -59,6 +59,7 @@
 #include "guc.h"
 #include "replay.h"
 #include "shmem.h"
+#include "suspend.h"
 #include "util.h"
 #include "worker.h"
 
@@ -146,6 +147,7 @@ static DxPlan candidates_plan = {NULL,
 	"SELECT q.instance_id, count(*)::int4 FROM ("
 	"  SELECT instance_id FROM duroxide.orchestrator_queue"
 	"   WHERE visible_at <= now() AND NOT (instance_id = ANY($2))"
+	"     AND instance_id NOT IN (" DX_SUSPENDED_INSTANCES ")"	/* src/suspend.c */
 	"   ORDER BY visible_at LIMIT $1) q"
 	" GROUP BY q.instance_id",
 2, {INT4OID, TEXTARRAYOID}};
@@ -154,6 +156,7 @@ static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id IN (SELECT c.instance_id FROM duroxide.instances c"
 	"                          WHERE c.instance_id = ANY($3) AND c.claim_boot IS NULL AND c.claim_count = 0"
+	"                            AND c.status <> 'Suspended'"
 	"                          LIMIT $4 FOR UPDATE SKIP LOCKED)"
 	" RETURNING " CLAIM_COLUMNS,
 4, {INT8OID, INT4OID, TEXTARRAYOID, INT4OID}};
@@ -162,7 +165,7 @@ static DxPlan claim_plan = {NULL,
 static DxPlan claim_suspect_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id = (SELECT c.instance_id FROM duroxide.instances c"
-	"                         WHERE c.claim_count > 0 AND c.claim_boot IS NULL"
+	"                         WHERE c.claim_count > 0 AND c.claim_boot IS NULL AND c.status <> 'Suspended'"
 	"                           AND EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q"
 	"                                        WHERE q.instance_id = c.instance_id AND q.visible_at <= now())"
 	"                         LIMIT 1 FOR UPDATE SKIP LOCKED)"
@@ -172,7 +175,7 @@ static DxPlan claim_suspect_plan = {NULL,
 static DxPlan next_suspect_due_plan = {NULL,
 	"SELECT min(q.visible_at) FROM duroxide.instances i"
 	"  JOIN duroxide.orchestrator_queue q ON q.instance_id = i.instance_id"
-	" WHERE i.claim_count > 0 AND i.claim_boot IS NULL",
+	" WHERE i.claim_count > 0 AND i.claim_boot IS NULL AND i.status <> 'Suspended'",
 0, {0}};
 
 static DxPlan recover_plan = {NULL,
@@ -262,7 +265,8 @@ static DxPlan update_instances_plan = {NULL,
 	" FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::jsonb[], $7::int4[],"
 	"             $8::text[], $9::jsonb[], $10::int4[], $11::jsonb[], $12::int4[])"
 	"      u(id, st, o, err, css, cs, e, v, inp, m, w, hl)"
-	" WHERE i.instance_id = u.id AND i.claim_boot = $13 AND i.claim_slot = $14",
+	" WHERE i.instance_id = u.id AND i.claim_boot = $13 AND i.claim_slot = $14"
+	"   AND i.status <> 'Suspended'",	/* suspended under the turn: the turn does not count */
 14, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
 TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8OID, INT4OID}};
 
@@ -294,7 +298,7 @@ static DxPlan instance_owner_plan = {NULL,
 static DxPlan cancel_children_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
 	" SELECT instance_id, 'CancelRequested', $2 FROM duroxide.instances"
-	"  WHERE status = 'Running' AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
+	"  WHERE status IN ('Running', 'Suspended') AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
 3, {TEXTOID, JSONBOID, TEXTOID}};
 
 static DxPlan withdraw_activities_plan = {NULL,
@@ -525,7 +529,7 @@ FlushWrites(Writes *w, int slot)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("duroxide: %d of %d claimed instances changed under their turn",
 							w->u_id.n - (int) SPI_processed, w->u_id.n),
-					 errdetail("An instance was deleted or its claim released while its turn ran.")));
+					 errdetail("An instance was deleted or suspended, or its claim released, while its turn ran.")));
 	}
 }
 
