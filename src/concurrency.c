@@ -42,6 +42,7 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_set_activity_concurrency);
+PG_FUNCTION_INFO_V1(duroxide_boot_id);
 
 static DxPlan exist_plan = {NULL,
 	"SELECT EXISTS (SELECT 1 FROM duroxide.activity_limits)",
@@ -163,4 +164,11 @@ duroxide_set_activity_concurrency(PG_FUNCTION_ARGS)
 	/* attempts that waited for a slot may be claimable now */
 	DxRequestWake(DX_WAKE_WORKER);
 	PG_RETURN_VOID();
+}
+
+/* SQL: duroxide._boot_id() -- the claims' boot id (0 without shared memory) */
+Datum
+duroxide_boot_id(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(DxBootId());
 }

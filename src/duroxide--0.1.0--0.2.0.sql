@@ -352,3 +352,9 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION duroxide._claim_limited_activities(bigint, integer, integer, boolean) FROM PUBLIC;
+
+-- the boot id of the current server start, as claim_boot holds it (0 when
+-- duroxide is not preloaded); for claimers written in SQL and for tests
+CREATE FUNCTION duroxide._boot_id() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'duroxide_boot_id' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION duroxide._boot_id() FROM PUBLIC;
