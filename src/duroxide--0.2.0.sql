@@ -932,8 +932,9 @@ COMMENT ON FUNCTION duroxide.set_activity_concurrency(text, integer) IS
 -- NULL when it has no limit.  Locks its limit row until the transaction
 -- ends (p_wait false: SKIP LOCKED, and 0 when another claimer holds it), so
 -- claims of one limited activity are serialized.  Running: its attempts
--- claimed in boot p_boot (claims of earlier boots are dead).  The hook for
--- every claimer of attempts (src/concurrency.c DxActivitySlotsFree).
+-- claimed in boot p_boot (claims of earlier boots are dead) and its
+-- unexpired external leases (in its registration's task queue).  The hook
+-- for every claimer of attempts (src/concurrency.c DxActivitySlotsFree).
 CREATE FUNCTION duroxide._activity_slots_free(p_name text, p_boot bigint, p_wait boolean)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -954,7 +955,12 @@ BEGIN
         RETURN NULL;
     END IF;
     RETURN greatest(m - (SELECT count(*) FROM duroxide.worker_queue w
-                          WHERE w.claim_boot = p_boot AND w.activity_name = p_name), 0);
+                          WHERE w.claim_boot = p_boot AND w.activity_name = p_name)
+                      - (SELECT count(*) FROM duroxide.worker_queue w
+                          WHERE w.task_queue = ANY (ARRAY(SELECT a.task_queue FROM duroxide.activities a
+                                                           WHERE a.name = p_name AND a.task_queue IS NOT NULL))
+                            AND w.visible_at > clock_timestamp() AND w.activity_name = p_name
+                            AND w.lease_token IS NOT NULL AND w.lease_expires_at > clock_timestamp()), 0);
 END
 $$;
 REVOKE ALL ON FUNCTION duroxide._activity_slots_free(text, bigint, boolean) FROM PUBLIC;
@@ -1019,3 +1025,46 @@ REVOKE ALL ON FUNCTION duroxide._claim_limited_activities(bigint, integer, integ
 CREATE FUNCTION duroxide._boot_id() RETURNS bigint
     AS 'MODULE_PATHNAME', 'duroxide_boot_id' LANGUAGE C STABLE STRICT;
 REVOKE ALL ON FUNCTION duroxide._boot_id() FROM PUBLIC;
+
+-- claim_tasks (src/external.c): the candidates of limited activities in
+-- task queue p_queue claimable at p_now that the caller may claim (p_admin,
+-- p_role: the rights condition of external.c's DX_MAY_CLAIM), at most the
+-- free slots of each and p_limit in all, locked; the columns of
+-- external.c's candidate_plan
+CREATE FUNCTION duroxide._limited_task_candidates(p_admin boolean, p_role oid, p_queue text, p_limit integer,
+                                                  p_now timestamptz, p_boot bigint)
+RETURNS TABLE (id bigint, expired boolean, delivery_count integer, timed_out boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    l record;
+    free integer;
+    n integer;
+    taken integer := 0;
+BEGIN
+    FOR l IN
+        SELECT a.name FROM duroxide.activity_limits a
+         WHERE EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                        WHERE q.task_queue = p_queue AND q.visible_at <= p_now AND q.activity_name = a.name)
+         ORDER BY a.name
+    LOOP
+        EXIT WHEN taken >= p_limit;
+        free := least(duroxide._activity_slots_free(l.name, p_boot, false), p_limit - taken);
+        CONTINUE WHEN coalesce(free, 0) = 0;
+        RETURN QUERY
+        SELECT w.id, w.lease_token IS NOT NULL, w.delivery_count,
+               w.lease_token IS NOT NULL AND w.timeout_ms IS NOT NULL
+                 AND w.lease_expires_at >= w.leased_at + w.timeout_ms * interval '1 ms'
+          FROM duroxide.worker_queue w
+         WHERE w.task_queue = p_queue AND w.visible_at <= p_now AND w.activity_name = l.name
+           AND (p_admin OR EXISTS (SELECT 1 FROM duroxide.activities a WHERE a.name = w.activity_name
+                                     AND pg_has_role(p_role, a.owner::oid, 'USAGE')))
+         ORDER BY w.visible_at, w.id LIMIT free
+           FOR UPDATE OF w SKIP LOCKED;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        taken := taken + n;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._limited_task_candidates(boolean, oid, text, integer, timestamptz, bigint)
+    FROM PUBLIC;
