@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 
 #include "guc.h"
+#include "protocol.h"
 #include "shmem.h"
 #include "suspend.h"
 #include "util.h"
@@ -84,11 +85,11 @@ static DxPlan record_resume_plan = {NULL,
 	" WHERE s.instance_id = ANY ($1) AND s.resumed_at IS NULL",
 3, {TEXTARRAYOID, OIDOID, TEXTOID}};
 
-/* engine: CancelRequested for resumed descendants ($1), data $2 */
+/* engine: a message of kind $3 (CancelRequested) for resumed descendants ($1), data $2 */
 static DxPlan cancel_resumed_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
-	" SELECT u.id, 'CancelRequested', $2 FROM unnest($1::text[]) u(id)",
-2, {TEXTARRAYOID, JSONBOID}};
+	" SELECT u.id, $3, $2 FROM unnest($1::text[]) u(id)",
+3, {TEXTARRAYOID, JSONBOID, TEXTOID}};
 
 static DxPlan delete_plan = {NULL,
 	"DELETE FROM duroxide.suspensions s WHERE s.instance_id = ANY ($1)",
@@ -259,7 +260,7 @@ duroxide_resume_orchestration(PG_FUNCTION_ARGS)
 void
 DxResumeForCancel(const char *instance_id, Oid owner, const char *reason, Jsonb *data)
 {
-	Datum		values[2];
+	Datum		values[3];
 	DxEngineSave save;
 	int			n;
 	Datum	   *ids;
@@ -292,6 +293,7 @@ DxResumeForCancel(const char *instance_id, Oid owner, const char *reason, Jsonb 
 		{
 			values[0] = PointerGetDatum(construct_array(below, nbelow, TEXTOID, -1, false, TYPALIGN_INT));
 			values[1] = JsonbPGetDatum(data);
+			values[2] = CStringGetTextDatum(DxMessageKindName(MSG_CANCEL_REQUESTED));
 			DxExpect(DxExecPlan(&cancel_resumed_plan, values, NULL, false, 0), SPI_OK_INSERT,
 					 "cancel of resumed descendants");
 		}
