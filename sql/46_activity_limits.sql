@@ -4,9 +4,11 @@
 -- workers; the limit is checked, owned and kept as documented.
 --
 -- How "at once" is seen without timing: each attempt holds a shared
--- advisory lock on 4602 until its transaction commits (with its result),
--- and counts the holders when it starts; two attempts whose transactions
--- overlap make the later one count 2.  Each attempt also records its start
+-- session advisory lock on 4602 while its body runs (taken first, released
+-- last), and counts the holders when it starts; two attempts whose bodies
+-- overlap make the later one count 2.  (A transaction-level lock would not
+-- do: it is released a moment after the commit that frees the slot is
+-- visible, so the next attempt could see it.)  Each attempt also records its start
 -- and end, which must not overlap another's.  duroxide.batch_size = 1 for
 -- this file, so that both workers claim attempts (one worker claiming a
 -- whole batch runs it serially, which would prove nothing).
@@ -20,12 +22,13 @@ CREATE TABLE al.runs (k text PRIMARY KEY, started timestamptz, ended timestamptz
 CREATE FUNCTION al.slow(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(4602);
+    PERFORM pg_advisory_lock_shared(4602);
     INSERT INTO al.runs VALUES (input->>'k', clock_timestamp(), NULL,
         (SELECT count(*) FROM pg_locks l
           WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 4602 AND l.granted));
     PERFORM pg_sleep((input->>'s')::float8);
     UPDATE al.runs SET ended = clock_timestamp() WHERE k = input->>'k';
+    PERFORM pg_advisory_unlock_shared(4602);
     RETURN input->'k';
 END $$;
 

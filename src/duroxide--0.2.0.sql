@@ -984,9 +984,14 @@ DECLARE
 BEGIN
     FOR l IN
         SELECT a.name FROM duroxide.activity_limits a
-         WHERE EXISTS (SELECT 1 FROM duroxide.worker_queue q
-                        WHERE q.activity_name = a.name AND q.claim_boot IS NULL AND q.visible_at <= now()
-                          AND q.task_queue IS NULL AND (q.delivery_count > 0) = p_suspect)
+         WHERE (NOT p_suspect
+                AND EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count = 0 AND q.task_queue IS NULL
+                               AND q.visible_at <= now() AND q.activity_name = a.name))
+            OR (p_suspect
+                AND EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count > 0 AND q.task_queue IS NULL
+                               AND q.visible_at <= now() AND q.activity_name = a.name))
          ORDER BY a.name
     LOOP
         EXIT WHEN taken >= p_limit;

@@ -9,8 +9,8 @@
 # and the test's lock is gone with its session).  After the restart the
 # killed attempt is a suspect (delivered once, no result) and the other two
 # are new: all three run, one at a time (each counts the holders of the
-# shared advisory lock 4702 that every attempt holds until its result
-# commits: always 1), and the instance completes.
+# shared advisory lock 4702 that every attempt holds while its body runs:
+# always 1), and the instance completes.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -33,11 +33,12 @@ CREATE TABLE public.runs (k text PRIMARY KEY, attempt integer, seen bigint);
 CREATE FUNCTION public.limited(ctx duroxide.activity_context, input jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(4702);
+    PERFORM pg_advisory_lock_shared(4702);
     PERFORM pg_advisory_xact_lock_shared(4701);
     INSERT INTO public.runs VALUES (input->>'k', ctx.attempt,
         (SELECT count(*) FROM pg_locks l
-          WHERE l.locktype = 'advisory' AND l.objid = 4702 AND l.granted));
+          WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 4702 AND l.granted));
+    PERFORM pg_advisory_unlock_shared(4702);
     RETURN input->'k';
 END $$;
 CREATE FUNCTION public.fan(ctx duroxide.context, input jsonb) RETURNS jsonb
