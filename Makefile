@@ -39,6 +39,7 @@ OBJS = \
 	src/worker.o \
 	src/sandbox.o \
 	src/protocol.o \
+	src/diagram.o \
 	src/suspend.o \
 	src/concurrency.o
 

@@ -114,6 +114,29 @@ SELECT bool_and(duroxide.complete_task(task_id, lease_token, jsonb_build_object(
   FROM claimed;
 SELECT status, output FROM duroxide.wait_for_orchestration('ext-fan', 30000);
 
+-- section: complete_tasks completes many in one call; each element is what
+-- complete_task would return
+SELECT duroxide.start_orchestration('ext-fan2', 'ExtFan');
+CREATE TEMP TABLE claimed2 AS SELECT * FROM duroxide.claim_tasks('ext-q', 'worker-a', 3, 30000, 30000);
+SELECT count(*) FROM claimed2;
+SET duroxide.max_payload_size = 1024;
+-- oversized results: an error, nothing recorded
+SELECT duroxide.complete_tasks(array_agg(task_id ORDER BY task_id), array_agg(lease_token ORDER BY task_id),
+                               array_agg(jsonb_build_object('big', repeat('x', 2000)) ORDER BY task_id))
+  FROM claimed2;
+RESET duroxide.max_payload_size;
+SELECT count(*) AS still_leased FROM duroxide.worker_queue w JOIN claimed2 c ON c.task_id = w.id;
+-- the last token is wrong: true, true, false
+SELECT duroxide.complete_tasks(array_agg(task_id ORDER BY task_id),
+                               array_agg(CASE WHEN task_id = (SELECT max(task_id) FROM claimed2)
+                                              THEN gen_random_uuid() ELSE lease_token END ORDER BY task_id),
+                               array_agg(jsonb_build_object('many', input) ORDER BY task_id))
+  FROM claimed2;
+SELECT duroxide.complete_task(task_id, lease_token, '{"one": 3}') FROM claimed2
+ WHERE task_id = (SELECT max(task_id) FROM claimed2);
+SELECT status, output FROM duroxide.wait_for_orchestration('ext-fan2', 30000);
+SELECT duroxide.complete_tasks('{}', '{}', '{}');
+
 -- section: a retry policy's timeoutMs bounds each attempt from its lease: the
 -- lease never outlives it, heartbeats included, and the attempt that runs out
 -- fails as timed out (then is retried)
@@ -132,6 +155,21 @@ SELECT duroxide.complete_task(:t5, :'l5', '"in time"');
 SELECT status, output FROM duroxide.wait_for_orchestration('ext-timeout', 30000);
 SELECT event_type, data - 'retry_delay_ms' AS data FROM duroxide.get_history('ext-timeout')
  WHERE event_type LIKE 'Activity%' ORDER BY event_id;
+
+-- section: a failure reported by fail_task is retried by the retry policy: the
+-- next attempt is a new task of the same activity_id
+SELECT duroxide.start_orchestration('ext-retry', 'ExtCallRetry',
+    '{"activity": "ExtEcho", "arg": 6, "retry": {"maxAttempts": 2, "backoff": "none"}}');
+SELECT task_id AS t10, lease_token AS l10, activity_id AS a10, attempt FROM duroxide.claim_tasks('ext-q', 'worker-a', 1, 30000, 30000) \gset
+\echo attempt :attempt
+SELECT duroxide.fail_task(:t10, :'l10', 'try again');
+SELECT task_id <> :t10 AS new_task, activity_id = :a10 AS same_activity, attempt, lease_token AS l11, task_id AS t11
+  FROM duroxide.claim_tasks('ext-q', 'worker-a', 1, 30000, 30000) \gset
+\echo :new_task :same_activity :attempt
+SELECT duroxide.complete_task(:t11, :'l11', '"second time"');
+SELECT status, output FROM duroxide.wait_for_orchestration('ext-retry', 30000);
+SELECT event_type, data->>'error' AS error FROM duroxide.get_history('ext-retry')
+ WHERE event_type = 'ActivityAttemptFailed';
 
 -- section: after duroxide.max_attempts (10) deliveries without an outcome the
 -- attempt fails as poison
@@ -225,6 +263,9 @@ SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, -1);
 SELECT * FROM duroxide.claim_tasks('q', 'w', NULL);
 SELECT duroxide.complete_task(NULL, gen_random_uuid(), '1');
 SELECT duroxide.heartbeat_task(1, gen_random_uuid(), 0);
+SELECT duroxide.complete_tasks(ARRAY[1, 2], ARRAY[gen_random_uuid()], ARRAY['1'::jsonb, '2']);
+SELECT duroxide.complete_tasks(ARRAY[1, NULL], ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['1'::jsonb, '2']);
+SELECT duroxide.complete_tasks(NULL, NULL, NULL);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 10);
 ROLLBACK;
@@ -237,6 +278,7 @@ SELECT * FROM duroxide.claim_tasks('q', 'w', 0);
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 0);
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 86400001);
 SELECT duroxide.release_task(1, NULL);
+SELECT duroxide.complete_tasks(ARRAY[1, 2], ARRAY[gen_random_uuid()], ARRAY['1'::jsonb, '2']);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM duroxide.claim_tasks('q', 'w', 1, 1000, 10);
 ROLLBACK;
@@ -250,6 +292,6 @@ SELECT duroxide.complete_task(-1, gen_random_uuid(), '1'), duroxide.fail_task(-1
 
 -- section: clean up
 SELECT duroxide.delete_instance(i, true)
-  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-timeout', 'ext-poison',
+  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-fan2', 'ext-timeout', 'ext-retry', 'ext-poison',
                     'ext-race', 'ext-cancel', 'ext-big', 'ext-notext']) i;
 SELECT count(*) AS tasks_left FROM duroxide.worker_queue WHERE task_queue IS NOT NULL;

@@ -67,6 +67,7 @@ SELECT duroxide.complete_task(:t1, :'l1', '"stolen"') AS complete,
        duroxide.fail_task(:t1, :'l1', 'sabotage') AS fail,
        duroxide.heartbeat_task(:t1, :'l1', 86400000) AS heartbeat,
        duroxide.release_task(:t1, :'l1') AS release;
+SELECT duroxide.complete_tasks(ARRAY[:t1]::bigint[], ARRAY[:'l1']::uuid[], ARRAY['"stolen"'::jsonb]) AS complete_many;
 UPDATE duroxide.worker_queue SET lease_token = NULL;
 DELETE FROM duroxide.worker_queue;
 RESET ROLE;
@@ -106,6 +107,7 @@ SELECT duroxide.complete_task(1, gen_random_uuid(), '1');
 SELECT duroxide.fail_task(1, gen_random_uuid(), 'x');
 SELECT duroxide.heartbeat_task(1, gen_random_uuid());
 SELECT duroxide.release_task(1, gen_random_uuid());
+SELECT duroxide.complete_tasks('{}', '{}', '{}');
 SELECT duroxide.register_external_activity('SecExtNobody', 'q');
 RESET ROLE;
 
@@ -114,7 +116,7 @@ SELECT p.proname, has_function_privilege('dx_ext_nobody', p.oid, 'EXECUTE') AS n
        has_function_privilege('dx_ext_hostile', p.oid, 'EXECUTE') AS duroxide_user
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'duroxide'
-   AND p.proname IN ('claim_tasks', 'complete_task', 'fail_task', 'heartbeat_task', 'release_task',
+   AND p.proname IN ('claim_tasks', 'complete_task', 'complete_tasks', 'fail_task', 'heartbeat_task', 'release_task',
                      'register_external_activity', '_wake_task_queue')
  ORDER BY 1;
 SELECT has_table_privilege('dx_ext_hostile', 'duroxide.task_queues', 'SELECT') AS view_select,

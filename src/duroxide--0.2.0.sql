@@ -730,6 +730,36 @@ CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
 CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
     USING (owner = current_user::regrole OR duroxide._is_admin());
 
+/* ------------------------------------------------------------------------
+ * The protocol table (src/protocol.c)
+ * ------------------------------------------------------------------------ */
+
+-- the engine's message kinds and event types with what each message records,
+-- completes and who produces it; internal (sql/60_protocol.sql compares it
+-- with this script): superusers only
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * history_diagram (API §8.4): an execution's history as a picture
+ * ------------------------------------------------------------------------ */
+
+-- C (src/diagram.c): reads as the caller with search_path pinned, so table
+-- privileges and row-level security decide what it sees, as for get_history
+-- (another role's instance: "does not exist"); writes nothing.  Executable
+-- by duroxide_user (and so duroxide_admin), not by PUBLIC.
+CREATE FUNCTION duroxide.history_diagram(instance_id text, format text DEFAULT 'svg',
+                                         execution_id integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'duroxide_history_diagram' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
+    'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
+REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;
 -- external activities: workers outside the database (API.md section 7)
 /* ------------------------------------------------------------------------
  * External activities (src/registration.c, src/external.c)
@@ -826,6 +856,16 @@ REVOKE ALL ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint)
 GRANT EXECUTE ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint),
     duroxide.complete_task(bigint, uuid, jsonb), duroxide.fail_task(bigint, uuid, text),
     duroxide.heartbeat_task(bigint, uuid, bigint), duroxide.release_task(bigint, uuid) TO duroxide_user;
+
+-- many complete_task calls in one (one transaction); element i of the
+-- result is what complete_task(task_ids[i], lease_tokens[i], results[i]) returns
+CREATE FUNCTION duroxide.complete_tasks(task_ids bigint[], lease_tokens uuid[], results jsonb[])
+RETURNS boolean[]
+    AS 'MODULE_PATHNAME', 'duroxide_complete_tasks' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) IS
+    'complete_task for each position of the arrays, in one call; returns each call''s boolean';
+REVOKE ALL ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) TO duroxide_user;
 
 -- the workers of a registration see its tasks too (the instance's owner
 -- already does through worker_queue_owner); permissive policies add up
@@ -1073,18 +1113,3 @@ END
 $$;
 REVOKE ALL ON FUNCTION duroxide._limited_task_candidates(boolean, oid, text, integer, timestamptz, bigint)
     FROM PUBLIC;
-
-/* ------------------------------------------------------------------------
- * The protocol table (src/protocol.c)
- * ------------------------------------------------------------------------ */
-
--- the engine's message kinds and event types with what each message records,
--- completes and who produces it; internal (sql/60_protocol.sql compares it
--- with this script): superusers only
-CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
-                                   OUT completes text, OUT from_child boolean,
-                                   OUT elidable boolean, OUT producers text[])
-RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
-COMMENT ON FUNCTION duroxide._protocol() IS
-    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
-REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;

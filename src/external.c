@@ -2,7 +2,8 @@
  * external.c
  *		External activities: the worker protocol of API.md section 7.1
  *		(claim_tasks, complete_task, fail_task, heartbeat_task,
- *		release_task) and the wake-up of waiting claims.
+ *		release_task, and complete_tasks for many at once) and the wake-up
+ *		of waiting claims.
  *
  * Storage.  An external activity is registered without a function and
  * with a task queue (registration.c).  The dispatcher writes each attempt
@@ -73,6 +74,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "activity.h"
 #include "concurrency.h"
@@ -82,6 +84,7 @@
 
 PG_FUNCTION_INFO_V1(duroxide_claim_tasks);
 PG_FUNCTION_INFO_V1(duroxide_complete_task);
+PG_FUNCTION_INFO_V1(duroxide_complete_tasks);
 PG_FUNCTION_INFO_V1(duroxide_fail_task);
 PG_FUNCTION_INFO_V1(duroxide_heartbeat_task);
 PG_FUNCTION_INFO_V1(duroxide_release_task);
@@ -195,11 +198,10 @@ static Caller
 CheckCaller(const char *what)
 {
 	Caller		c;
-	Oid			user = get_role_oid("duroxide_user", true);
 
 	c.role = GetUserId();
 	c.admin = DxIsAdmin(c.role);
-	if (!c.admin && !(OidIsValid(user) && has_privs_of_role(c.role, user)))
+	if (!c.admin && !DxIsEngineUser(c.role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),
@@ -565,24 +567,21 @@ TaskArgs(FunctionCallInfo fcinfo, Datum *values)
 }
 
 /*
- * complete_task / fail_task: take the task if the lease holds and record
- * its outcome; false (nothing recorded) otherwise.
+ * Take task id if lease token still holds it and record its outcome;
+ * false (nothing recorded) otherwise.  SPI connected, engine rights.
  */
 static bool
-Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, const char *error)
+FinishTask(Caller *caller, Datum id, Datum token, bool failed, Jsonb *result, const char *error)
 {
 	Datum		values[4];
-	DxEngineSave save;
-	bool		found;
 
 	values[0] = BoolGetDatum(caller->admin);
 	values[1] = ObjectIdGetDatum(caller->role);
-	TaskArgs(fcinfo, values);
-	SPI_connect();
-	DxEngineBegin(&save);
+	values[2] = id;
+	values[3] = token;
 	DxExpect(DxExecPlan(&finish_plan, values, NULL, false, 0), SPI_OK_DELETE_RETURNING, "task completion");
-	found = SPI_processed == 1;
-	if (found)
+	if (SPI_processed != 1)
+		return false;
 	{
 		Taken		t = ReadTaken();
 		char	   *queue = ColText(0, 6);
@@ -605,6 +604,21 @@ Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, cons
 			DxRecordActivityOutcome(t.instance_id, t.execution_id, t.activity_id, false, DxJbEnd(&b));
 		}
 	}
+	return true;
+}
+
+/* complete_task / fail_task: FinishTask for the call's task id and lease token */
+static bool
+Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, const char *error)
+{
+	Datum		values[4];
+	DxEngineSave save;
+	bool		found;
+
+	TaskArgs(fcinfo, values);
+	SPI_connect();
+	DxEngineBegin(&save);
+	found = FinishTask(caller, values[2], values[3], failed, result, error);
 	DxEngineEnd(&save);
 	SPI_finish();
 	return found;
@@ -619,6 +633,61 @@ duroxide_complete_task(PG_FUNCTION_ARGS)
 
 	DxCheckPayload("task result", result);
 	PG_RETURN_BOOL(Finish(fcinfo, &caller, false, result, NULL));
+}
+
+/*
+ * SQL: duroxide.complete_tasks(task_ids bigint[], lease_tokens uuid[],
+ * results jsonb[]) RETURNS boolean[] -- complete_task for each position, in
+ * one call and one transaction: element i of the result is what
+ * complete_task(task_ids[i], lease_tokens[i], results[i]) would return.
+ * Every result is checked against duroxide.max_payload_size first, so an
+ * oversized one records none of them.
+ */
+Datum
+duroxide_complete_tasks(PG_FUNCTION_ARGS)
+{
+	Caller		caller = CheckCaller("complete tasks");
+	Datum	   *ids;
+	Datum	   *tokens;
+	Datum	   *results;
+	bool	   *id_nulls;
+	bool	   *token_nulls;
+	bool	   *result_nulls;
+	int			n,
+				ntokens,
+				nresults;
+	Datum	   *out;
+	DxEngineSave save;
+
+	Required(fcinfo, 0, "task_ids");
+	Required(fcinfo, 1, "lease_tokens");
+	Required(fcinfo, 2, "results");
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, true, 'd', &ids, &id_nulls, &n);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), UUIDOID, UUID_LEN, false, 'c', &tokens, &token_nulls, &ntokens);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, 'i', &results, &result_nulls, &nresults);
+	if (ntokens != n || nresults != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task_ids, lease_tokens and results must have the same length (got %d, %d and %d)",
+						n, ntokens, nresults)));
+	for (int i = 0; i < n; i++)
+	{
+		if (id_nulls[i] || token_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("task_ids and lease_tokens must not contain nulls (position %d)", i + 1)));
+		if (!result_nulls[i])
+			DxCheckPayload(psprintf("task result %d", i + 1), DatumGetJsonbP(results[i]));
+	}
+	out = palloc(sizeof(Datum) * (n + 1));
+	SPI_connect();
+	DxEngineBegin(&save);
+	for (int i = 0; i < n; i++)
+		out[i] = BoolGetDatum(FinishTask(&caller, ids[i], tokens[i], false,
+										 result_nulls[i] ? NULL : DatumGetJsonbP(results[i]), NULL));
+	DxEngineEnd(&save);
+	SPI_finish();
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BOOLOID, 1, true, 'c'));
 }
 
 /* SQL: duroxide.fail_task(task_id, lease_token, error) */

@@ -647,8 +647,11 @@ duroxide_worker_main(Datum arg)
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
+							/* a re-created one found while locking reads as absent with its oid */
+							state == DX_EXT_READY ||
+							(state == DX_EXT_ABSENT && OidIsValid(extoid)) ?
+							"dropped and created again" :
 							state == DX_EXT_ABSENT ? "dropped" :
-							state == DX_EXT_READY ? "dropped and created again" :
 							"changed to another version",
 							duroxide_database)));
 			ExtensionUnlock();

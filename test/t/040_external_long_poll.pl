@@ -31,7 +31,9 @@ $$;
 });
 
 my $claimer = $node->background_psql('postgres', on_error_stop => 0);
+# prints "rows elapsed_ms leased_at_ms" (leased_at: when the lease was taken)
 my $claim_sql = q{SELECT count(*) || ' ' || round(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)
+                         || ' ' || coalesce(round(extract(epoch FROM max(lease_expires_at)) * 1000 - 30000, 3)::text, '-')
                     FROM duroxide.claim_tasks('lp', 'tap', 1, 30000, 60000);};
 
 # wait until the claimer sleeps on its latch inside claim_tasks
@@ -55,8 +57,8 @@ sub start_claim
 sub finish_claim
 {
 	my $out = '';
-	$claimer->{run}->pump until $claimer->{stdout} =~ /^\d+ \d+$/m || $claimer->{timeout}->is_expired;
-	($out) = $claimer->{stdout} =~ /^(\d+ \d+)$/m;
+	$claimer->{run}->pump until $claimer->{stdout} =~ /^\d+ \d+ \S+$/m || $claimer->{timeout}->is_expired;
+	($out) = $claimer->{stdout} =~ /^(\d+ \d+ \S+)$/m;
 	$claimer->{stdout} = '';
 	return $out // 'timed out';
 }
@@ -66,18 +68,21 @@ start_claim();
 claimer_waits('commit wake-up');
 my $t0 = time;
 $node->safe_psql('postgres', 'SELECT public.add_task(0)');
-my ($rows, $elapsed) = split / /, finish_claim();
+my ($rows, $elapsed, $leased_at) = split / /, finish_claim();
 my $wake_ms = (time - $t0) * 1000;
 is($rows, 1, 'the woken claim leased the new task');
 cmp_ok($wake_ms, '<', 5000, 'woken by the commit, long before wait_ms (60 s)');
-diag(sprintf('commit -> claim returned: %.1f ms (including psql round trips)', $wake_ms));
+# server side: from the inserting transaction's start to the lease
+my $lag = $node->safe_psql('postgres',
+	"SELECT round($leased_at - extract(epoch FROM created_at) * 1000, 2) FROM duroxide.worker_queue WHERE instance_id = 'lp-direct'");
+diag(sprintf('insert -> lease (server clock): %s ms; commit -> claim returned, seen by the test: %.1f ms', $lag, $wake_ms));
 $node->safe_psql('postgres', q{DELETE FROM duroxide.worker_queue WHERE instance_id = 'lp-direct'});
 
 # 2. a task that becomes visible later: the wait ends at its visible_at
 start_claim();
 claimer_waits('delayed task');
 $node->safe_psql('postgres', 'SELECT public.add_task(1000)');
-($rows, $elapsed) = split / /, finish_claim();
+($rows, $elapsed, $leased_at) = split / /, finish_claim();
 is($rows, 1, 'the claim leased the delayed task');
 cmp_ok($elapsed, '>=', 900, "not before the task was visible ($elapsed ms)");
 cmp_ok($elapsed, '<', 20000, 'but when it was, not at wait_ms');
@@ -99,10 +104,37 @@ $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $claimer->{run}->pump until $claimer->{stderr} =~ /canceling statement/ || $claimer->{timeout}->is_expired;
 like($claimer->{stderr}, qr/canceling statement due to user request/, 'a cancelled claim reports the cancel');
 $claimer->{stderr} = '';
-$claimer->quit;
+
+# pg_terminate_backend ends a waiting claim's session, and nothing else
+start_claim();
+claimer_waits('terminate');
+$pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%claim_tasks(''lp''%' AND pid <> pg_backend_pid()});
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok( $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+	'a terminated claim exits');
+ok($node->log_contains(qr/terminating connection due to administrator command/, $log_offset),
+	'as terminated by an administrator');
+ok(!$node->log_contains(qr/server process .* was terminated|terminating any other active server processes/, $log_offset),
+	'no crash restart');
+eval { $claimer->quit; };
 $claimer = $node->background_psql('postgres');
 is($claimer->query_safe(q{SELECT count(*) FROM duroxide.claim_tasks('lp', 'tap', 1, 30000, 0)}),
 	'0', 'a new session claims normally');
+
+# 4b. release_task wakes a waiting claim: another worker gives its task back
+my $holder = $node->background_psql('postgres');
+$holder->query_safe(q{SELECT public.add_task(0)});
+$holder->query_safe(q{CREATE TEMP TABLE held AS SELECT task_id, lease_token FROM duroxide.claim_tasks('lp', 'holder', 1, 60000, 0)});
+start_claim();
+claimer_waits('release');
+$holder->query_safe(q{SELECT duroxide.release_task(task_id, lease_token) FROM held});
+($rows, $elapsed, $leased_at) = split / /, finish_claim();
+is($rows, 1, 'a release woke the waiting claim, which leased the task');
+cmp_ok($elapsed, '<', 20000, "long before the holder's lease ran out ($elapsed ms)");
+$holder->quit;
+$node->safe_psql('postgres', q{DELETE FROM duroxide.worker_queue WHERE instance_id = 'lp-direct'});
 
 # 5. end to end: the dispatcher's commit of the task wakes the claim; the
 #    completion reaches the orchestration
@@ -110,7 +142,7 @@ start_claim();
 claimer_waits('end to end');
 $t0 = time;
 $node->safe_psql('postgres', q{SELECT duroxide.start_orchestration('lp-e2e', 'LpCall', '"hi"')});
-($rows, $elapsed) = split / /, finish_claim();
+($rows, $elapsed, $leased_at) = split / /, finish_claim();
 is($rows, 1, 'the claim got the task the dispatcher queued');
 diag(sprintf('start_orchestration -> claim returned: %.1f ms', (time - $t0) * 1000));
 my $done = $node->safe_psql('postgres', q{
