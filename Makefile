@@ -41,7 +41,9 @@ OBJS = \
 	src/protocol.o \
 	src/diagram.o \
 	src/cron.o \
-	src/schedule.o
+	src/schedule.o \
+	src/suspend.o \
+	src/concurrency.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

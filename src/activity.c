@@ -40,6 +40,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "concurrency.h"
 #include "protocol.h"
 #include "registry.h"
 #include "sandbox.h"
@@ -71,6 +72,7 @@ static DxPlan claim_plan = {NULL,
 	" WHERE w.id IN (SELECT id FROM duroxide.worker_queue"
 	"                 WHERE claim_boot IS NULL AND delivery_count = 0 AND visible_at <= now()"
 	"                   AND task_queue IS NULL"	/* external tasks: external.c */
+	"                   AND activity_name NOT IN (" DX_LIMITED_ACTIVITIES ")"	/* src/concurrency.c */
 	"                 ORDER BY visible_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
@@ -82,6 +84,7 @@ static DxPlan claim_suspect_plan = {NULL,
 	" WHERE w.id = (SELECT id FROM duroxide.worker_queue"
 	"                WHERE claim_boot IS NULL AND delivery_count > 0 AND visible_at <= now()"
 	"                  AND task_queue IS NULL"
+	"                  AND activity_name NOT IN (" DX_LIMITED_ACTIVITIES ")"
 	"                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
 	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
@@ -362,30 +365,22 @@ AttemptColumn(int row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
-/*
- * Claim attempts (in the current transaction); returns them in cxt.
- * Normally up to limit never-delivered attempts; with suspect, one suspect
- * attempt.
- */
-static int
-ClaimAttempts(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+/* append the claimed rows in SPI_tuptable to attempts[0..n) (in cxt); returns the array */
+static Attempt *
+ReadAttempts(Attempt *attempts, int *n, MemoryContext cxt)
 {
-	Datum		values[3];
-	Attempt    *attempts;
-	int			n;
-	MemoryContext old;
+	int			from = *n;
+	int			got = (int) SPI_processed;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 
-	values[0] = Int64GetDatum(DxBootId());
-	values[1] = Int32GetDatum(slot);
-	values[2] = Int32GetDatum(limit);
-	DxExpect(DxExecPlan(suspect ? &claim_suspect_plan : &claim_plan, values, NULL, false, 0),
-			 SPI_OK_UPDATE_RETURNING, "activity claim");
-	n = (int) SPI_processed;
-	old = MemoryContextSwitchTo(cxt);
-	attempts = palloc0(sizeof(Attempt) * (n + 1));
-	for (int i = 0; i < n; i++)
+	if (attempts == NULL)
+		attempts = palloc0(sizeof(Attempt) * (got + 1));
+	else if (got > 0)
+		attempts = repalloc(attempts, sizeof(Attempt) * (from + got + 1));
+	for (int r = 0; r < got; r++)
 	{
-		Attempt    *a = &attempts[i];
+		Attempt    *a = &attempts[from + r];
+		int			i = r;
 		bool		isnull;
 		Datum		d;
 
@@ -404,6 +399,35 @@ ClaimAttempts(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 		a->delivery_count = DatumGetInt32(AttemptColumn(i, 11, &isnull));
 	}
 	MemoryContextSwitchTo(old);
+	*n = from + got;
+	return attempts;
+}
+
+/*
+ * Claim attempts (in the current transaction); returns them in cxt.
+ * Normally up to limit never-delivered attempts; with suspect, one suspect
+ * attempt.  Attempts of limited activities are claimed apart, within their
+ * limits (src/concurrency.c).
+ */
+static int
+ClaimAttempts(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
+{
+	Datum		values[3];
+	Attempt    *attempts;
+	int			n = 0;
+	int			want = suspect ? 1 : limit;
+
+	values[0] = Int64GetDatum(DxBootId());
+	values[1] = Int32GetDatum(slot);
+	values[2] = Int32GetDatum(limit);
+	DxExpect(DxExecPlan(suspect ? &claim_suspect_plan : &claim_plan, values, NULL, false, 0),
+			 SPI_OK_UPDATE_RETURNING, "activity claim");
+	attempts = ReadAttempts(NULL, &n, cxt);
+	if (n < want && DxActivityLimitsExist())
+	{
+		DxClaimLimitedAttempts(slot, want - n, suspect);
+		attempts = ReadAttempts(attempts, &n, cxt);
+	}
 	*out = (void *) attempts;
 	return n;
 }

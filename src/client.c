@@ -45,6 +45,7 @@
 #include "protocol.h"
 #include "registry.h"
 #include "shmem.h"
+#include "suspend.h"
 #include "util.h"
 #include "worker.h"
 
@@ -307,8 +308,8 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 
 	DxCheckPayload("event data", data);
 	SPI_connect();
-	/* terminal: the event is ignored */
-	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0)
+	/* terminal: the event is ignored (a suspended instance keeps it for after its resume) */
+	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "name", event_name);
@@ -333,8 +334,12 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	/* terminal: nothing to cancel */
-	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0)
+	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
 	{
+		DxJbBegin(&b);
+		DxJbString(&b, "reason", reason);
+		/* a suspended instance (or descendant) is resumed to be cancelled */
+		DxResumeForCancel(instance_id, owner, reason, DxJbEnd(&b));
 		DxJbBegin(&b);
 		DxJbString(&b, "reason", reason);
 		QueueMessage(instance_id, owner, MSG_CANCEL_REQUESTED, DxJbEnd(&b));
@@ -354,14 +359,21 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 	Datum		ids;
 	bool		isnull;
 	int			nest;
+	char	   *status;
 	DxEngineSave save;
 
 	SPI_connect();
-	if (strcmp(VisibleInstance(instance_id, &owner), "Running") == 0 && !force)
+	status = VisibleInstance(instance_id, &owner);
+	if (strcmp(status, "Running") == 0 && !force)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("orchestration instance \"%s\" is still running", instance_id),
 				 errhint("Cancel it first, or pass force => true.")));
+	if (strcmp(status, DX_STATUS_SUSPENDED) == 0 && !force)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("orchestration instance \"%s\" is suspended", instance_id),
+				 errhint("Resume or cancel it first, or pass force => true.")));
 	/* the subtree as the caller sees it */
 	values[0] = CStringGetTextDatum(instance_id);
 	nest = DxPinSearchPath();
@@ -391,6 +403,7 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 		DxExpect(DxExecPlan(&delete_activities_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "activity delete");
 		DxExpect(DxExecPlan(&delete_history_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "history delete");
 		DxExpect(DxExecPlan(&delete_executions_plan, &ids, NULL, false, 0), SPI_OK_DELETE, "execution delete");
+		DxDeleteSuspensions(ids);
 	}
 	DxEngineEnd(&save);
 	SPI_finish();
@@ -416,7 +429,7 @@ ReadStatus(const char *instance_id, bool *terminal, bool *missing, bool *own_xac
 	h = DatumGetHeapTupleHeader(row);
 	status = TextDatumGetCString(GetAttributeByNum(h, 4, &isnull));
 	*missing = strcmp(status, "NotFound") == 0;
-	*terminal = strcmp(status, "Running") != 0 && !*missing;
+	*terminal = !DxStatusLive(status) && !*missing;
 	return SPI_datumTransfer(row, false, -1);
 }
 

@@ -17,6 +17,7 @@
 
 #include "dispatch.h"
 #include "shmem.h"
+#include "suspend.h"
 #include "util.h"
 #include "worker.h"
 
@@ -35,6 +36,7 @@ static DxPlan candidates_plan = {NULL,
 	"SELECT q.instance_id, count(*)::int4 FROM ("
 	"  SELECT instance_id FROM duroxide.orchestrator_queue"
 	"   WHERE visible_at <= now() AND NOT (instance_id = ANY($2))"
+	"     AND instance_id NOT IN (" DX_SUSPENDED_INSTANCES ")"	/* src/suspend.c */
 	"   ORDER BY visible_at LIMIT $1) q"
 	" GROUP BY q.instance_id",
 2, {INT4OID, TEXTARRAYOID}};
@@ -43,6 +45,7 @@ static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id IN (SELECT c.instance_id FROM duroxide.instances c"
 	"                          WHERE c.instance_id = ANY($3) AND c.claim_boot IS NULL AND c.claim_count = 0"
+	"                            AND c.status <> 'Suspended'"
 	"                          LIMIT $4 FOR UPDATE SKIP LOCKED)"
 	" RETURNING " CLAIM_COLUMNS,
 4, {INT8OID, INT4OID, TEXTARRAYOID, INT4OID}};
@@ -51,7 +54,7 @@ static DxPlan claim_plan = {NULL,
 static DxPlan claim_suspect_plan = {NULL,
 	"UPDATE duroxide.instances i SET claim_boot = $1, claim_slot = $2, claim_count = i.claim_count + 1"
 	" WHERE i.instance_id = (SELECT c.instance_id FROM duroxide.instances c"
-	"                         WHERE c.claim_count > 0 AND c.claim_boot IS NULL"
+	"                         WHERE c.claim_count > 0 AND c.claim_boot IS NULL AND c.status <> 'Suspended'"
 	"                           AND EXISTS (SELECT 1 FROM duroxide.orchestrator_queue q"
 	"                                        WHERE q.instance_id = c.instance_id AND q.visible_at <= now())"
 	"                         LIMIT 1 FOR UPDATE SKIP LOCKED)"
@@ -61,7 +64,7 @@ static DxPlan claim_suspect_plan = {NULL,
 DxPlan		dx_dispatch_next_suspect_due_plan = {NULL,
 	"SELECT min(q.visible_at) FROM duroxide.instances i"
 	"  JOIN duroxide.orchestrator_queue q ON q.instance_id = i.instance_id"
-	" WHERE i.claim_count > 0 AND i.claim_boot IS NULL",
+	" WHERE i.claim_count > 0 AND i.claim_boot IS NULL AND i.status <> 'Suspended'",
 0, {0}};
 
 DxPlan		dx_dispatch_recover_plan = {NULL,

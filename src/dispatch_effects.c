@@ -43,11 +43,11 @@ static DxPlan cancel_timer_plan = {NULL,
 	"   AND source_event_id = $2",
 3, {TEXTOID, INT8OID, TEXTOID}};
 
-/* the running children of $1: all of them, or only the one with id $3; $4: the CancelRequested kind */
+/* the live (running or suspended) children of $1: all of them, or only the one with id $3; $4: the CancelRequested kind */
 static DxPlan cancel_children_plan = {NULL,
 	"INSERT INTO duroxide.orchestrator_queue (instance_id, kind, data)"
 	" SELECT instance_id, $4, $2 FROM duroxide.instances"
-	"  WHERE status = 'Running' AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
+	"  WHERE status IN ('Running', 'Suspended') AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
 4, {TEXTOID, JSONBOID, TEXTOID, TEXTOID}};
 
 static DxPlan withdraw_activities_plan = {NULL,

@@ -70,7 +70,8 @@ static DxPlan update_instances_plan = {NULL,
 	" FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::jsonb[], $7::int4[],"
 	"             $8::text[], $9::jsonb[], $10::int4[], $11::jsonb[], $12::int4[])"
 	"      u(id, st, o, err, css, cs, e, v, inp, m, w, hl)"
-	" WHERE i.instance_id = u.id AND i.claim_boot = $13 AND i.claim_slot = $14",
+	" WHERE i.instance_id = u.id AND i.claim_boot = $13 AND i.claim_slot = $14"
+	"   AND i.status <> 'Suspended'",	/* suspended under the turn: the turn does not count */
 14, {TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, JSONBARRAYOID, INT4ARRAYOID,
 TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8OID, INT4OID}};
 
@@ -299,6 +300,6 @@ DxWritesFlush(Writes *w, int slot)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("duroxide: %d of %d claimed instances changed under their turn",
 							w->u_id.n - (int) SPI_processed, w->u_id.n),
-					 errdetail("An instance was deleted or its claim released while its turn ran.")));
+					 errdetail("An instance was deleted or suspended, or its claim released, while its turn ran.")));
 	}
 }

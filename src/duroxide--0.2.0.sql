@@ -6,6 +6,8 @@
  *
  *   instances.status:  Running --> Completed | Failed | Cancelled
  *                      Running --(continue_as_new)--> Running (execution_id + 1)
+ *                      Running <--> Suspended (suspend_orchestration /
+ *                      resume_orchestration; no turn runs while Suspended)
  *
  * Work is carried by two queues.  orchestrator_queue holds messages for an
  * instance (ExecutionStarted, ActivityCompleted, ActivityFailed, TimerFired,
@@ -102,7 +104,8 @@ CREATE TABLE duroxide.instances (
     orchestration_name      text NOT NULL,
     orchestration_version   text NOT NULL,
     status                  text NOT NULL DEFAULT 'Running'
-        CHECK (status IN ('Running', 'Completed', 'Failed', 'Cancelled')),
+        CONSTRAINT instances_status_check
+        CHECK (status IN ('Running', 'Completed', 'Failed', 'Cancelled', 'Suspended')),
     execution_id            integer NOT NULL DEFAULT 1,
     input                   jsonb,
     output                  jsonb,
@@ -245,7 +248,7 @@ CREATE TRIGGER orchestrations_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCA
 CREATE TRIGGER activities_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON duroxide.activities
     FOR EACH STATEMENT EXECUTE FUNCTION duroxide._registry_changed();
 CREATE TRIGGER instances_terminal_wake AFTER UPDATE OF status ON duroxide.instances
-    FOR EACH ROW WHEN (NEW.status <> 'Running' AND OLD.status = 'Running')
+    FOR EACH ROW WHEN (NEW.status NOT IN ('Running', 'Suspended') AND OLD.status IN ('Running', 'Suspended'))
     EXECUTE FUNCTION duroxide._wake_waiters();
 
 -- one dispatcher / activity batch in the caller's transaction (tests, operators)
@@ -579,8 +582,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'completed_instances', count(*) FILTER (WHERE status = 'Completed'),
         'failed_instances', count(*) FILTER (WHERE status = 'Failed'),
         'cancelled_instances', count(*) FILTER (WHERE status = 'Cancelled'),
+        'suspended_instances', count(*) FILTER (WHERE status = 'Suspended'),
         'total_executions', (SELECT count(*) FROM duroxide.executions)
-                            + count(*) FILTER (WHERE status = 'Running'),
+                            + count(*) FILTER (WHERE status IN ('Running', 'Suspended')),
         'total_history_events', (SELECT count(*) FROM duroxide.history))
       FROM duroxide.instances
 $$;
@@ -635,7 +639,7 @@ BEGIN
     -- terminal top-level instances only: a child goes with its parent
     FOR id IN
         SELECT i.instance_id FROM duroxide.instances i
-         WHERE i.status <> 'Running' AND i.completed_at < now() - older_than
+         WHERE i.status NOT IN ('Running', 'Suspended') AND i.completed_at < now() - older_than
            AND (i.parent_instance_id IS NULL
                 OR NOT EXISTS (SELECT 1 FROM duroxide.instances p WHERE p.instance_id = i.parent_instance_id))
          ORDER BY i.completed_at
@@ -991,3 +995,220 @@ $$;
 REVOKE ALL ON FUNCTION duroxide._schedule_id_check() FROM PUBLIC;
 CREATE TRIGGER instances_schedule_id BEFORE INSERT ON duroxide.instances
     FOR EACH ROW WHEN (NEW.instance_id LIKE '%@%') EXECUTE FUNCTION duroxide._schedule_id_check();
+ * Operations: suspend and resume (API.md 8.1), activity concurrency
+ * limits (API.md 8.3).  src/suspend.c, src/concurrency.c.
+ * ------------------------------------------------------------------------ */
+
+-- one row per suspension of an instance: who suspended it, when and why,
+-- and the same for its resume (NULL while suspended); deleted with the instance
+CREATE TABLE duroxide.suspensions (
+    instance_id     text NOT NULL,
+    suspended_at    timestamptz NOT NULL DEFAULT now(),
+    suspended_by    regrole NOT NULL,
+    suspend_reason  text,
+    resumed_at      timestamptz,
+    resumed_by      regrole,
+    resume_reason   text
+);
+CREATE INDEX suspensions_instance_idx ON duroxide.suspensions (instance_id, suspended_at);
+COMMENT ON TABLE duroxide.suspensions IS
+    'suspensions of orchestration instances, with their reasons (a non-admin role sees only its own instances'')';
+SELECT pg_catalog.pg_extension_config_dump('duroxide.suspensions', '');
+GRANT SELECT ON duroxide.suspensions TO duroxide_user;
+ALTER TABLE duroxide.suspensions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY suspensions_owner ON duroxide.suspensions
+    USING (EXISTS (SELECT 1 FROM duroxide.instances i WHERE i.instance_id = suspensions.instance_id));
+
+-- C (src/suspend.c), executable by PUBLIC: each checks that the caller sees
+-- the instance (its owner or an admin), then writes with the engine's rights
+CREATE FUNCTION duroxide.suspend_orchestration(instance_id text, reason text DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_suspend_orchestration' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.suspend_orchestration(text, text) IS
+    'suspend a running instance: no turn runs until resume_orchestration; what arrives meanwhile waits';
+CREATE FUNCTION duroxide.resume_orchestration(instance_id text, reason text DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_resume_orchestration' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.resume_orchestration(text, text) IS
+    'resume a suspended instance: what arrived while it was suspended is processed in order';
+
+-- at most max_concurrent attempts of the activity run (or are leased) at
+-- once; no row: no limit.  Kept while the activity is registered by the same
+-- owner (re-registering keeps it); removed with the registration.
+CREATE TABLE duroxide.activity_limits (
+    name            text PRIMARY KEY,
+    max_concurrent  integer NOT NULL CHECK (max_concurrent > 0),
+    set_at          timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE duroxide.activity_limits IS
+    'activity concurrency limits (duroxide.set_activity_concurrency)';
+SELECT pg_catalog.pg_extension_config_dump('duroxide.activity_limits', '');
+GRANT SELECT ON duroxide.activity_limits TO duroxide_user;
+-- workers cache whether limits exist: a change bumps the registry generation
+CREATE TRIGGER activity_limits_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON duroxide.activity_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION duroxide._registry_changed();
+
+-- a registration that goes, or changes owner, takes its limit with it
+CREATE FUNCTION duroxide._activity_limit_cleanup() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR NEW.owner IS DISTINCT FROM OLD.owner OR NEW.name IS DISTINCT FROM OLD.name THEN
+        DELETE FROM duroxide.activity_limits l WHERE l.name = OLD.name;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._activity_limit_cleanup() FROM PUBLIC;
+CREATE TRIGGER activities_limit_cleanup AFTER UPDATE OR DELETE ON duroxide.activities
+    FOR EACH ROW EXECUTE FUNCTION duroxide._activity_limit_cleanup();
+
+-- C (src/concurrency.c), executable by PUBLIC: checks that the caller owns
+-- the activity's registration (or is an admin), then writes as the engine
+CREATE FUNCTION duroxide.set_activity_concurrency(name text, max_concurrent integer) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_set_activity_concurrency' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.set_activity_concurrency(text, integer) IS
+    'limit how many attempts of an activity run at once across all workers (NULL: no limit)';
+
+-- how many more attempts of activity p_name this transaction may claim, or
+-- NULL when it has no limit.  Locks its limit row until the transaction
+-- ends (p_wait false: SKIP LOCKED, and 0 when another claimer holds it), so
+-- claims of one limited activity are serialized.  Running: its attempts
+-- claimed in boot p_boot (claims of earlier boots are dead) and its
+-- unexpired external leases (in its registration's task queue).  The hook
+-- for every claimer of attempts (src/concurrency.c DxActivitySlotsFree).
+CREATE FUNCTION duroxide._activity_slots_free(p_name text, p_boot bigint, p_wait boolean)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m integer;
+BEGIN
+    IF p_wait THEN
+        SELECT l.max_concurrent INTO m FROM duroxide.activity_limits l WHERE l.name = p_name FOR UPDATE;
+    ELSE
+        SELECT l.max_concurrent INTO m FROM duroxide.activity_limits l WHERE l.name = p_name
+           FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN CASE WHEN EXISTS (SELECT 1 FROM duroxide.activity_limits l WHERE l.name = p_name)
+                        THEN 0 END;
+        END IF;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN greatest(m - (SELECT count(*) FROM duroxide.worker_queue w
+                          WHERE w.claim_boot = p_boot AND w.activity_name = p_name)
+                      - (SELECT count(*) FROM duroxide.worker_queue w
+                          WHERE w.task_queue = ANY (ARRAY(SELECT a.task_queue FROM duroxide.activities a
+                                                           WHERE a.name = p_name AND a.task_queue IS NOT NULL))
+                            AND w.visible_at > clock_timestamp() AND w.activity_name = p_name
+                            AND w.lease_token IS NOT NULL AND w.lease_expires_at > clock_timestamp()), 0);
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._activity_slots_free(text, bigint, boolean) FROM PUBLIC;
+
+-- the activity workers' claim of attempts of limited activities, within
+-- their limits: up to p_limit never-delivered attempts, or with p_suspect
+-- suspects (delivered before without a committed attempt), as (p_boot,
+-- p_slot).  The columns of the common claim (src/activity.c).
+CREATE FUNCTION duroxide._claim_limited_activities(p_boot bigint, p_slot integer, p_limit integer,
+                                                   p_suspect boolean)
+RETURNS TABLE (id bigint, instance_id text, execution_id integer, activity_id bigint, activity_name text,
+               input jsonb, attempt integer, timeout_ms bigint, orchestration_name text,
+               orchestration_version text, delivery_count integer)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    l record;
+    free integer;
+    n integer;
+    taken integer := 0;
+BEGIN
+    FOR l IN
+        SELECT a.name FROM duroxide.activity_limits a
+         WHERE (NOT p_suspect
+                AND EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count = 0 AND q.task_queue IS NULL
+                               AND q.visible_at <= now() AND q.activity_name = a.name))
+            OR (p_suspect
+                AND EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count > 0 AND q.task_queue IS NULL
+                               AND q.visible_at <= now() AND q.activity_name = a.name))
+         ORDER BY a.name
+    LOOP
+        EXIT WHEN taken >= p_limit;
+        free := least(duroxide._activity_slots_free(l.name, p_boot, false), p_limit - taken);
+        CONTINUE WHEN coalesce(free, 0) = 0;
+        IF p_suspect THEN
+            RETURN QUERY
+            UPDATE duroxide.worker_queue w
+               SET claim_boot = p_boot, claim_slot = p_slot, delivery_count = w.delivery_count + 1
+             WHERE w.id IN (SELECT q.id FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count > 0 AND q.visible_at <= now()
+                               AND q.activity_name = l.name AND q.task_queue IS NULL
+                             ORDER BY q.id LIMIT free FOR UPDATE SKIP LOCKED)
+            RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,
+                      w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count;
+        ELSE
+            RETURN QUERY
+            UPDATE duroxide.worker_queue w
+               SET claim_boot = p_boot, claim_slot = p_slot, delivery_count = w.delivery_count + 1
+             WHERE w.id IN (SELECT q.id FROM duroxide.worker_queue q
+                             WHERE q.claim_boot IS NULL AND q.delivery_count = 0 AND q.visible_at <= now()
+                               AND q.activity_name = l.name AND q.task_queue IS NULL
+                             ORDER BY q.visible_at, q.id LIMIT free FOR UPDATE SKIP LOCKED)
+            RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,
+                      w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count;
+        END IF;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        taken := taken + n;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._claim_limited_activities(bigint, integer, integer, boolean) FROM PUBLIC;
+
+-- the boot id of the current server start, as claim_boot holds it (0 when
+-- duroxide is not preloaded); for claimers written in SQL and for tests
+CREATE FUNCTION duroxide._boot_id() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'duroxide_boot_id' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION duroxide._boot_id() FROM PUBLIC;
+
+-- claim_tasks (src/external.c): the candidates of limited activities in
+-- task queue p_queue claimable at p_now that the caller may claim (p_admin,
+-- p_role: the rights condition of external.c's DX_MAY_CLAIM), at most the
+-- free slots of each and p_limit in all, locked; the columns of
+-- external.c's candidate_plan
+CREATE FUNCTION duroxide._limited_task_candidates(p_admin boolean, p_role oid, p_queue text, p_limit integer,
+                                                  p_now timestamptz, p_boot bigint)
+RETURNS TABLE (id bigint, expired boolean, delivery_count integer, timed_out boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    l record;
+    free integer;
+    n integer;
+    taken integer := 0;
+BEGIN
+    FOR l IN
+        SELECT a.name FROM duroxide.activity_limits a
+         WHERE EXISTS (SELECT 1 FROM duroxide.worker_queue q
+                        WHERE q.task_queue = p_queue AND q.visible_at <= p_now AND q.activity_name = a.name)
+         ORDER BY a.name
+    LOOP
+        EXIT WHEN taken >= p_limit;
+        free := least(duroxide._activity_slots_free(l.name, p_boot, false), p_limit - taken);
+        CONTINUE WHEN coalesce(free, 0) = 0;
+        RETURN QUERY
+        SELECT w.id, w.lease_token IS NOT NULL, w.delivery_count,
+               w.lease_token IS NOT NULL AND w.timeout_ms IS NOT NULL
+                 AND w.lease_expires_at >= w.leased_at + w.timeout_ms * interval '1 ms'
+          FROM duroxide.worker_queue w
+         WHERE w.task_queue = p_queue AND w.visible_at <= p_now AND w.activity_name = l.name
+           AND (p_admin OR EXISTS (SELECT 1 FROM duroxide.activities a WHERE a.name = w.activity_name
+                                     AND pg_has_role(p_role, a.owner::oid, 'USAGE')))
+         ORDER BY w.visible_at, w.id LIMIT free
+           FOR UPDATE OF w SKIP LOCKED;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        taken := taken + n;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._limited_task_candidates(boolean, oid, text, integer, timestamptz, bigint)
+    FROM PUBLIC;

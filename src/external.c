@@ -70,11 +70,14 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "activity.h"
+#include "concurrency.h"
 #include "guc.h"
 #include "shmem.h"
 #include "util.h"
@@ -105,8 +108,9 @@ PG_FUNCTION_INFO_V1(duroxide_wake_task_queue);
  * parameter, so that it bounds the index scan) that the caller may claim,
  * oldest first, at most $4, locked.  Columns: id, whether a lease
  * expired, delivery_count, whether that lease ran out at the attempt's
- * timeout.  The one place that decides what a claim may take (a limit on
- * concurrent attempts belongs here).
+ * timeout.  The one place that decides what a claim may take.  Tasks of
+ * activities with a concurrency limit are left out here and taken by
+ * limited_candidate_plan, within their limits (src/concurrency.c).
  */
 static DxPlan candidate_plan = {NULL,
 	"SELECT w.id, w.lease_token IS NOT NULL, w.delivery_count,"
@@ -114,9 +118,19 @@ static DxPlan candidate_plan = {NULL,
 	"         AND w.lease_expires_at >= w.leased_at + w.timeout_ms * interval '1 ms'"
 	"  FROM duroxide.worker_queue w"
 	" WHERE w.task_queue = $3 AND w.visible_at <= $5 AND " DX_MAY_CLAIM
+	"   AND w.activity_name NOT IN (" DX_LIMITED_ACTIVITIES ")"
 	" ORDER BY w.visible_at, w.id LIMIT $4"
 	" FOR UPDATE SKIP LOCKED",
 5, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID}};
+
+/*
+ * The candidates of limited activities, with the columns and the rights
+ * condition of candidate_plan, at most the free slots of each (their limit
+ * rows locked until the transaction ends); $6: the boot id.
+ */
+static DxPlan limited_candidate_plan = {NULL,
+	"SELECT * FROM duroxide._limited_task_candidates($1, $2, $3, $4, $5, $6)",
+6, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID}};
 
 /* lease candidates $1 to worker $2 for $3 ms (capped at the attempt's timeout) */
 static DxPlan lease_plan = {NULL,
@@ -149,7 +163,7 @@ static DxPlan finish_plan = {NULL,
 	"DELETE FROM duroxide.worker_queue w"
 	" WHERE w.id = $3 AND w.lease_token = $4 AND w.lease_expires_at > pg_catalog.clock_timestamp()"
 	"   AND " DX_MAY_CLAIM
-	" RETURNING w.instance_id, w.execution_id, w.activity_id, w.attempt, w.activity_name",
+	" RETURNING w.instance_id, w.execution_id, w.activity_id, w.attempt, w.activity_name, w.task_queue",
 4, {BOOLOID, OIDOID, INT8OID, UUIDOID}};
 
 /* heartbeat_task: extend lease $4 of task $3 by $5 ms (never past the attempt's timeout) */
@@ -321,6 +335,8 @@ EndCandidate(int64 id, CandidateEnd why)
 	}
 }
 
+static int	LeaseCandidates(Claim *c, DxPlan *plan, Datum *values, int leased, int *ended);
+
 /*
  * Lease what can be leased now into the result (SPI connected, engine
  * rights); returns how many.  *ended counts the expired attempts it ended
@@ -331,13 +347,61 @@ static int
 ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 {
 	int			leased = 0;
-	Datum		values[5];
+	Datum		values[6];
 
 	*next = 0;
 	*ended = 0;
 	values[0] = BoolGetDatum(c->caller.admin);
 	values[1] = ObjectIdGetDatum(c->caller.role);
 	values[2] = CStringGetTextDatum(c->queue);
+	values[5] = Int64GetDatum(DxBootId());
+	leased = LeaseCandidates(c, &candidate_plan, values, 0, ended);
+	if (leased < c->max_tasks && DxActivityLimitsExist())
+	{
+		/*
+		 * Limited activities, in a subtransaction: when it leases and ends
+		 * nothing it is rolled back, which releases the limit rows it
+		 * locked, so a claim that then waits does not keep other claimers
+		 * of those activities out.
+		 */
+		MemoryContext old = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+		int			before = *ended;
+		int			got;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(old);
+		got = LeaseCandidates(c, &limited_candidate_plan, values, leased, ended);
+		if (got > leased || *ended > before)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+		leased = got;
+	}
+	if (leased == 0)
+	{
+		bool		isnull;
+		Datum		d;
+
+		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+		DxExpect(DxExecPlan(&next_visible_plan, values, NULL, false, 1), SPI_OK_SELECT, "task queue wait");
+		d = ColValue(0, 1, &isnull);
+		if (!isnull)
+			*next = DatumGetTimestampTz(d);
+	}
+	return leased;
+}
+
+/*
+ * Lease the candidates that plan returns (columns of candidate_plan) into
+ * the result, starting from leased already leased; returns the new total.
+ * *ended counts the expired attempts it ended (timed out, poison) instead.
+ */
+static int
+LeaseCandidates(Claim *c, DxPlan *plan, Datum *values, int leased, int *ended)
+{
 	while (leased < c->max_tasks)
 	{
 		int			limit = c->max_tasks - leased;
@@ -349,7 +413,7 @@ ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 
 		values[3] = Int32GetDatum(limit);
 		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-		DxExpect(DxExecPlan(&candidate_plan, values, NULL, false, 0), SPI_OK_SELECT, "task claim");
+		DxExpect(DxExecPlan(plan, values, NULL, false, 0), SPI_OK_SELECT, "task claim");
 		n = SPI_processed;
 		if (n == 0)
 			break;
@@ -401,17 +465,6 @@ ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 		}
 		if (n < (uint64) limit)
 			break;				/* the queue has no more for us */
-	}
-	if (leased == 0)
-	{
-		bool		isnull;
-		Datum		d;
-
-		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-		DxExpect(DxExecPlan(&next_visible_plan, values, NULL, false, 1), SPI_OK_SELECT, "task queue wait");
-		d = ColValue(0, 1, &isnull);
-		if (!isnull)
-			*next = DatumGetTimestampTz(d);
 	}
 	return leased;
 }
@@ -531,7 +584,11 @@ FinishTask(Caller *caller, Datum id, Datum token, bool failed, Jsonb *result, co
 		return false;
 	{
 		Taken		t = ReadTaken();
+		char	   *queue = ColText(0, 6);
 
+		/* a slot of a limited activity is free at commit: claims may wait for it */
+		if (DxActivityLimitsExist())
+			DxRequestQueueWake(queue);
 		if (failed)
 			RecordFailure(&t, error ? error : psprintf("activity \"%s\" failed", t.name));
 		else
