@@ -146,3 +146,12 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
 
 -- registrations are written only by the registration functions (engine rights)
 REVOKE INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities FROM duroxide_user;
+
+-- many databases: the launcher starts this database's workers
+-- when the transaction that creates (or updates) the extension commits
+CREATE FUNCTION duroxide._extension_created() RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_extension_created' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._extension_created() FROM PUBLIC;
+COMMENT ON FUNCTION duroxide._extension_created() IS
+    'internal: tells the duroxide launcher at commit that this database has the extension';
+SELECT duroxide._extension_created();

@@ -725,3 +725,12 @@ CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
     WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
 CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
     USING (owner = current_user::regrole OR duroxide._is_admin());
+
+-- many databases: the launcher starts this database's workers
+-- when the transaction that creates (or updates) the extension commits
+CREATE FUNCTION duroxide._extension_created() RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_extension_created' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._extension_created() FROM PUBLIC;
+COMMENT ON FUNCTION duroxide._extension_created() IS
+    'internal: tells the duroxide launcher at commit that this database has the extension';
+SELECT duroxide._extension_created();

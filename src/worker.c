@@ -44,6 +44,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
@@ -67,6 +68,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "launcher.h"
 #include "shmem.h"
 #include "util.h"
 #include "worker.h"
@@ -381,6 +383,12 @@ ReleaseOwnClaims(int code, Datum arg)
  * run batches and then finds the extension dropped or changed exits (its
  * caches name the old objects); the launcher starts a fresh one, which
  * waits for the extension.
+ *
+ * With duroxide.database = '*' a database without the extension keeps no
+ * process: a worker that finds it absent reports so (DxDbReport, which the
+ * launcher reads: it starts nobody there until the next CREATE EXTENSION)
+ * and exits.  A database named in a list keeps its workers waiting, as the
+ * DBA asked for that database.
  * ------------------------------------------------------------------------ */
 
 typedef enum DxExtensionState
@@ -524,23 +532,35 @@ DxRequireExtensionVersion(void)
 void
 duroxide_worker_main(Datum arg)
 {
-	int			slot = DatumGetInt32(arg);
-	bool		dispatcher = slot < duroxide_orchestration_concurrency;
-	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
+	int			registry_slot = DatumGetInt32(arg);
+	DxWorkerStart start;
+	int			slot;			/* the worker's number in its database */
+	bool		dispatcher;
+	const DxWorkKind *work;
 	MemoryContext loop_cxt;
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	TimestampTz checked_at = 0; /* when the extension was last looked at */
 	char		name[64];
+	char		dbname[NAMEDATALEN];
+	char	   *db;
 
+	memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof(start));
+	slot = start.index;
+	dispatcher = slot < duroxide_orchestration_concurrency;
+	work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, DxDie);
 	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
+	BackgroundWorkerInitializeConnectionByOid(start.dboid, InvalidOid, 0);
 	snprintf(name, sizeof(name), "duroxide %s %d", dispatcher ? "dispatcher" : "activity worker",
 			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
 	pgstat_report_appname(name);
-	DxSlotAttach(slot, work->kind);
+	StartTransactionCommand();
+	db = get_database_name(MyDatabaseId);
+	strlcpy(dbname, db ? db : "?", sizeof(dbname));
+	CommitTransactionCommand();
+	DxSlotAttach(registry_slot, work->kind, slot);
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
@@ -605,9 +625,22 @@ duroxide_worker_main(Datum arg)
 		}
 		else
 		{
+			uint32		gen;
+
 			ExtensionUnlock();
+			(void) DxDbState(MyDatabaseId, &gen);	/* before looking: see shmem.c */
 			state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
 			checked_at = now;
+			DxDbReport(gen, state == DX_EXT_ABSENT ? DX_DBEXT_ABSENT : DX_DBEXT_PRESENT);
+			if (state == DX_EXT_ABSENT && DxServeAllDatabases())
+			{
+				/* duroxide.database = '*': no process waits in this database */
+				ereport(LOG,
+						(errmsg("%s: extension duroxide is %s in database \"%s\"; the worker stops",
+								name, OidIsValid(ran_oid) ? "dropped" : "not created", dbname),
+						 errdetail("CREATE EXTENSION duroxide in this database starts its workers again.")));
+				proc_exit(0);
+			}
 		}
 		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
@@ -618,7 +651,7 @@ duroxide_worker_main(Datum arg)
 							state == DX_EXT_ABSENT ? "dropped" :
 							state == DX_EXT_READY ? "dropped and created again" :
 							"changed to another version",
-							duroxide_database)));
+							dbname)));
 			ExtensionUnlock();
 			proc_exit(0);
 		}
@@ -632,13 +665,13 @@ duroxide_worker_main(Datum arg)
 				if (absent)
 					ereport(LOG,
 							(errmsg("%s: waiting for CREATE EXTENSION duroxide in database \"%s\"",
-									name, duroxide_database)));
+									name, dbname)));
 				else
 					ereport(LOG,
 							(errmsg("%s: extension duroxide is at version %s in database \"%s\", this library is version %s; waiting",
-									name, version, duroxide_database, DX_EXTENSION_VERSION),
+									name, version, dbname, DX_EXTENSION_VERSION),
 							 errhint("Run ALTER EXTENSION duroxide UPDATE in database \"%s\".",
-									 duroxide_database)));
+									 dbname)));
 				logged_state = state;
 			}
 			pgstat_report_activity(STATE_IDLE, absent ? "waiting for CREATE EXTENSION duroxide"
