@@ -636,14 +636,15 @@ duroxide_launcher_main(Datum arg)
 			rescan = true;
 		}
 
+		/* reap every stopped worker: is its database still there? */
 		now = GetCurrentTimestamp();
 		foreach(lc, dbs)
 		{
 			LauncherDb *db = lfirst(lc);
 
-			for (int i = 0; i < nworkers && !rescan; i++)
+			for (int i = 0; i < nworkers; i++)
 				if (db->workers[i].handle != NULL && !WorkerRunning(db, i))
-					rescan = true;	/* a worker stopped: is its database still there? */
+					rescan = true;
 		}
 		if (rescan || TimestampDifferenceExceeds(scanned_at, now, DX_DB_SCAN_MS))
 		{
