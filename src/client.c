@@ -453,6 +453,8 @@ duroxide_wait_for_orchestration(PG_FUNCTION_ARGS)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(timeout_ms, INT64CONST(3153600000000)));
 
 	DxWaiterRegister(instance_id);
+	/* a latch set before we registered is not about this instance: we look first */
+	ResetLatch(MyLatch);
 	PG_TRY();
 	{
 		for (;;)

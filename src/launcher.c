@@ -490,9 +490,16 @@ WarnNoRoom(LauncherDb *db, int wanted)
 	db->warned_no_room = true;
 }
 
-/* start the workers that should run and do not, round-robin over the databases */
-static void
-StartWorkers(TimestampTz now, long *timeout)
+/*
+ * Start the workers that should run and do not, round-robin over the
+ * databases.  Only right after a read of pg_database (fresh): a worker may
+ * have been terminated by a DROP DATABASE that the last read did not see
+ * (one of an earlier launcher, say, whose exit this launcher does not hear
+ * of).  Returns true, having started nobody, when it would start one but
+ * the read is not fresh.
+ */
+static bool
+StartWorkers(TimestampTz now, long *timeout, bool fresh)
 {
 	ListCell   *lc;
 	int		   *wanted = palloc0(sizeof(int) * (list_length(dbs) + 1));
@@ -530,6 +537,11 @@ StartWorkers(TimestampTz now, long *timeout)
 				*timeout = Min(*timeout, 200);
 				continue;
 			}
+			if (!fresh)
+			{
+				pfree(wanted);
+				return true;
+			}
 			if (!StartWorker(db, index))
 			{
 				db->short_of_room = true;
@@ -558,6 +570,7 @@ StartWorkers(TimestampTz now, long *timeout)
 			db->announced = false;
 	}
 	pfree(wanted);
+	return false;
 }
 
 /* the launcher's main function */
@@ -607,6 +620,7 @@ duroxide_launcher_main(Datum arg)
 		TimestampTz now;
 		Oid			created[64];
 		bool		overflow;
+		bool		fresh;
 		int			ncreated;
 
 		ResetLatch(MyLatch);
@@ -646,14 +660,23 @@ duroxide_launcher_main(Datum arg)
 				if (db->workers[i].handle != NULL && !WorkerRunning(db, i))
 					rescan = true;
 		}
+		fresh = false;
 		if (rescan || TimestampDifferenceExceeds(scanned_at, now, DX_DB_SCAN_MS))
 		{
 			ScanDatabases();
 			scanned_at = now;
 			rescan = false;
+			fresh = true;
 		}
 		ForgetGoneDatabases(now, &timeout);
-		StartWorkers(now, &timeout);
+		if (StartWorkers(now, &timeout, fresh))
+		{
+			/* someone is to be started: look at pg_database first */
+			ScanDatabases();
+			scanned_at = now;
+			ForgetGoneDatabases(now, &timeout);
+			(void) StartWorkers(now, &timeout, true);
+		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);

@@ -145,6 +145,9 @@ ok( $node->poll_query_until(
 		q{SELECT count(*) FROM pg_stat_activity
 		   WHERE application_name = 'waiter_a' AND wait_event = 'Extension'}, '1'),
 	'the waiter waits in db_a');
+# wake-ups so far (none expected, but only later ones are the other database's)
+$waiter->pump_nb;
+my $wakes_before = () = $werr =~ /woken/g;
 
 $node->safe_psql('db_b', q{SELECT duroxide.start_orchestration('same', 'Wf', '{"wait": false}')});
 is( $node->safe_psql(
@@ -162,7 +165,9 @@ ok( $node->poll_query_until(
 		   WHERE application_name = 'waiter_a' AND wait_event = 'Extension'}, '1'),
 	'the waiter in db_a still waits');
 $waiter->pump_nb;
-unlike($werr, qr/woken/, 'the commit that ended "same" in db_b did not wake the waiter in db_a');
+my $wakes_after = () = $werr =~ /woken/g;
+is($wakes_after, $wakes_before, 'the commit that ended "same" in db_b did not wake the waiter in db_a')
+  or diag("waiter's messages: $werr");
 
 $node->safe_psql('db_a', q{SELECT duroxide.raise_event('same', 'go', '1')});
 $waiter->finish;
@@ -196,6 +201,25 @@ completes_in('db_c', 'c-after-drop', 'after DROP EXTENSION in db_b');
 install('db_b');
 workers_in('db_b', 'after CREATE EXTENSION again');
 completes_in('db_b', 'b-again', 'after CREATE EXTENSION again');
+
+# ---------------------------------------------------------------------------
+# the launcher alone restarts: the running workers stay, none is doubled
+
+my $launcher = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'duroxide launcher'});
+my $workers_before = $node->safe_psql('postgres',
+	"SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE $engine");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($launcher)");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'duroxide launcher' AND pid <> $launcher",
+		'1'),
+	'the postmaster restarts the launcher');
+clock_passes(1500);
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE $engine"),
+	$workers_before, 'the new launcher keeps the running workers and starts no second set');
+unlike(slurp_file($node->logfile), qr/is already taken by process/, 'no worker was started twice');
 
 # ---------------------------------------------------------------------------
 # dropping a served database
