@@ -125,12 +125,12 @@ typedef struct DxShared
 	int			nslots;
 	int			ndbs;
 	int			nwaiters;
-	DxSlot	   *slots;			/* [nslots], after waiters */
-	DxDb	   *dbs;			/* [ndbs], after slots */
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
 } DxShared;
 
 static DxShared *dx_shared = NULL;
+static DxSlot *dx_slots = NULL;	/* [nslots], after the waiters */
+static DxDb *dx_dbs = NULL;		/* [ndbs], after the slots */
 static int	my_slot = -1;
 static DxDb *my_db = NULL;		/* cached entry of MyDatabaseId (see MyDb) */
 
@@ -162,18 +162,17 @@ DxShmemSize(void)
 					mul_size(DX_NSLOTS, sizeof(DxDb)));
 }
 
-/* the arrays after the waiters (each process computes the same addresses) */
+/* find the arrays after the waiters */
 static void
 DxShmemLayout(void)
 {
-	dx_shared->slots = (DxSlot *) ((char *) dx_shared + DxWaitersSize());
-	dx_shared->dbs = (DxDb *) ((char *) dx_shared->slots +
-							   MAXALIGN(mul_size(DX_NSLOTS, sizeof(DxSlot))));
+	dx_slots = (DxSlot *) ((char *) dx_shared + DxWaitersSize());
+	dx_dbs = (DxDb *) ((char *) dx_slots + MAXALIGN(mul_size(DX_NSLOTS, sizeof(DxSlot))));
 }
 
 /* initialise a database entry: gate open (a new entry may have suspects) */
 static void
-DxDbInit(DxDb *db, Oid dboid)
+DxDbInit(DxDb *db, Oid dboid, uint64 generation)
 {
 	db->dboid = dboid;
 	db->ext_gen = 0;
@@ -185,9 +184,7 @@ DxDbInit(DxDb *db, Oid dboid)
 		pg_atomic_init_u64(&db->suspect_reopen_at[k], 0);
 	}
 	pg_atomic_init_u32(&db->suspect_runner, 0);
-	/* a value no cache of any database holds (see DxRegistryGeneration) */
-	pg_atomic_init_u64(&db->registry_generation,
-					   pg_atomic_add_fetch_u64(&dx_shared->registry_generation, 1));
+	pg_atomic_init_u64(&db->registry_generation, generation);
 }
 
 /* reserve our shared memory (from shmem_request_hook) */
@@ -222,10 +219,10 @@ DxShmemStartup(void)
 		for (i = 0; i < dx_shared->nwaiters; i++)
 			pg_atomic_init_u32(&dx_shared->waiters[i].hash, 0);
 		for (i = 0; i < dx_shared->nslots; i++)
-			pg_atomic_init_u32(&dx_shared->slots[i].instance_changes, 0);
+			pg_atomic_init_u32(&dx_slots[i].instance_changes, 0);
 		/* a new boot: every entry is free; a new entry's gate is open */
 		for (i = 0; i < dx_shared->ndbs; i++)
-			dx_shared->dbs[i].dboid = InvalidOid;
+			dx_dbs[i].dboid = InvalidOid;
 	}
 	else
 		DxShmemLayout();
@@ -296,8 +293,8 @@ DxSlotDetach(int code, Datum arg)
 		return;
 	DxSuspectLockRelease();
 	SpinLockAcquire(&dx_shared->mutex);
-	dx_shared->slots[my_slot].pid = 0;
-	dx_shared->slots[my_slot].kind = DX_KIND_NONE;
+	dx_slots[my_slot].pid = 0;
+	dx_slots[my_slot].kind = DX_KIND_NONE;
 	SpinLockRelease(&dx_shared->mutex);
 	my_slot = -1;
 }
@@ -314,11 +311,11 @@ DxSlotAttach(int slot, DxWorkerKind kind, int index)
 
 	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
 		elog(ERROR, "duroxide: invalid worker slot %d", slot);
-	s = &dx_shared->slots[slot];
+	s = &dx_slots[slot];
 	SpinLockAcquire(&dx_shared->mutex);
 	for (int i = 0; i < dx_shared->nslots; i++)
 	{
-		DxSlot	   *o = &dx_shared->slots[i];
+		DxSlot	   *o = &dx_slots[i];
 		pid_t		other = o->pid;
 
 		if (other == 0 || other == MyProcPid)
@@ -350,7 +347,7 @@ DxSlotSetState(DxWorkerState state, const char *instance_id)
 
 	if (dx_shared == NULL || my_slot < 0)
 		return;
-	s = &dx_shared->slots[my_slot];
+	s = &dx_slots[my_slot];
 	s->state = state;
 	pg_atomic_fetch_add_u32(&s->instance_changes, 1);	/* full barrier */
 	if (instance_id)
@@ -371,7 +368,7 @@ DxSlotRead(int slot, DxSlotInfo *info)
 
 	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
 		return false;
-	s = &dx_shared->slots[slot];
+	s = &dx_slots[slot];
 	SpinLockAcquire(&dx_shared->mutex);
 	info->pid = s->pid;
 	info->dboid = s->dboid;
@@ -433,7 +430,7 @@ DxWorkersRunning(Oid dboid)
 		return false;
 	SpinLockAcquire(&dx_shared->mutex);
 	for (i = 0; i < dx_shared->nslots && !found; i++)
-		found = dx_shared->slots[i].pid != 0 && dx_shared->slots[i].dboid == dboid;
+		found = dx_slots[i].pid != 0 && dx_slots[i].dboid == dboid;
 	SpinLockRelease(&dx_shared->mutex);
 	return found;
 }
@@ -448,9 +445,9 @@ DxSlotLivePid(Oid dboid, int index)
 		return 0;
 	SpinLockAcquire(&dx_shared->mutex);
 	for (int i = 0; i < dx_shared->nslots && pid == 0; i++)
-		if (dx_shared->slots[i].pid != 0 && dx_shared->slots[i].dboid == dboid &&
-			dx_shared->slots[i].index == index)
-			pid = dx_shared->slots[i].pid;
+		if (dx_slots[i].pid != 0 && dx_slots[i].dboid == dboid &&
+			dx_slots[i].index == index)
+			pid = dx_slots[i].pid;
 	SpinLockRelease(&dx_shared->mutex);
 	return pid;
 }
@@ -464,7 +461,7 @@ DxSlotFree(int slot)
 	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
 		return false;
 	SpinLockAcquire(&dx_shared->mutex);
-	free = dx_shared->slots[slot].pid == 0;
+	free = dx_slots[slot].pid == 0;
 	SpinLockRelease(&dx_shared->mutex);
 	return free;
 }
@@ -487,8 +484,8 @@ static DxDb *
 DxDbLookup(Oid dboid)
 {
 	for (int i = 0; i < dx_shared->ndbs; i++)
-		if (dx_shared->dbs[i].dboid == dboid)
-			return &dx_shared->dbs[i];
+		if (dx_dbs[i].dboid == dboid)
+			return &dx_dbs[i];
 	return NULL;
 }
 
@@ -511,13 +508,21 @@ bool
 DxDbTrack(Oid dboid)
 {
 	DxDb	   *db;
+	uint64		generation;
 
 	if (dx_shared == NULL)
 		return false;
 	SpinLockAcquire(&dx_shared->mutex);
 	db = DxDbLookup(dboid);
+	SpinLockRelease(&dx_shared->mutex);
+	if (db != NULL)
+		return true;
+	/* a value no cache of any database holds (see DxRegistryGeneration) */
+	generation = pg_atomic_add_fetch_u64(&dx_shared->registry_generation, 1);
+	SpinLockAcquire(&dx_shared->mutex);
+	db = DxDbLookup(dboid);
 	if (db == NULL && (db = DxDbLookup(InvalidOid)) != NULL)
-		DxDbInit(db, dboid);
+		DxDbInit(db, dboid, generation);
 	SpinLockRelease(&dx_shared->mutex);
 	return db != NULL;
 }
@@ -834,7 +839,7 @@ DxDoWakeups(void)
 	{
 		for (i = 0; i < dx_shared->nslots; i++)
 		{
-			DxSlot	   *s = &dx_shared->slots[i];
+			DxSlot	   *s = &dx_slots[i];
 			int			kind = s->kind;
 			bool		want;
 
