@@ -147,7 +147,16 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
 -- registrations are written only by the registration functions (engine rights)
 REVOKE INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities FROM duroxide_user;
 
--- many databases: the launcher starts this database's workers
+-- refactor (issue 11): the protocol table as SQL, for sql/60_protocol.sql
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
+-- many databases (issue 13): the launcher starts this database's workers
 -- when the transaction that creates (or updates) the extension commits
 CREATE FUNCTION duroxide._extension_created() RETURNS void
     AS 'MODULE_PATHNAME', 'duroxide_extension_created' LANGUAGE C;

@@ -52,7 +52,7 @@
  * index) and the new launcher starts none in its place.  Each worker, before
  * its first batch, releases the queue claims of its own index and those of
  * earlier shared-memory lifetimes: both can only belong to dead processes
- * (see dispatcher.c and activity.c).
+ * (Recover in worker.c; the claims: dispatcher.c, activity.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -21,7 +21,8 @@
  *		others of its batch.  A moving average of the run time per item
  *		sizes the next claim to about DX_BATCH_TARGET_MS of work.
  * Claim before run, each committed, is what counts deliveries: see the
- * poison accounting in dispatcher.c (RunSuspect).
+ * poison accounting above DxDispatcherWork in dispatcher.c; RunSuspect
+ * below runs the suspects.
  *
  * Transient errors (DxTransientError) are not the work's own failure: a
  * turn or attempt that hits one is rolled back and put back with its
@@ -167,7 +168,7 @@ DxTransientBackoffMs(int deliveries)
  * released work becomes suspects (see dispatcher.c).
  */
 static void
-Recover(const DxWorkKind *k, int slot)
+Recover(const DxWorkOps *k, int slot)
 {
 	Datum		values[2];
 
@@ -179,7 +180,7 @@ Recover(const DxWorkKind *k, int slot)
 	{
 		ereport(LOG, (errmsg("duroxide %s: released %lu %s claims left by a stopped process",
 							 k->worker_name, (unsigned long) SPI_processed, k->item_name)));
-		DxSuspectsPending(k->kind);
+		DxSuspectsPending(k->worker_kind);
 	}
 	DxCommitTxn();
 }
@@ -204,7 +205,7 @@ ClaimLimit(void)
 
 /* run claimed items, timing them for ClaimLimit */
 static void
-RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
+RunTimed(const DxWorkOps *k, void *items, int n, int slot, MemoryContext cxt)
 {
 	instr_time	start,
 				elapsed;
@@ -218,7 +219,7 @@ RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
 
 /* when the work of the next suspect becomes visible (0: there is none) */
 static TimestampTz
-NextSuspectDue(const DxWorkKind *k)
+NextSuspectDue(const DxWorkOps *k)
 {
 	bool		isnull;
 	Datum		d;
@@ -235,13 +236,13 @@ NextSuspectDue(const DxWorkKind *k)
  * kind) runs in the database; returns whether one ran.
  */
 static bool
-RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
+RunSuspect(const DxWorkOps *k, int slot, MemoryContext cxt)
 {
 	uint32		epoch;
 	void	   *items;
 	int			n;
 
-	if (!DxSuspectsPossible(k->kind, &epoch))
+	if (!DxSuspectsPossible(k->worker_kind, &epoch))
 		return false;
 	DxBeginTxn(k->suspect_claim_what);
 	if (!DxSuspectLockTry())
@@ -251,7 +252,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 	}
 	n = k->claim(slot, true, 1, cxt, &items);
 	if (n == 0)
-		DxSuspectsNoneAt(k->kind, epoch, NextSuspectDue(k));
+		DxSuspectsNoneAt(k->worker_kind, epoch, NextSuspectDue(k));
 	DxCommitTxn();
 	MemoryContextSwitchTo(cxt);
 	if (n > 0)
@@ -269,7 +270,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 
 /* one batch (see file header); false when there was no work */
 static bool
-DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
+DxRunBatch(const DxWorkOps *k, int slot, long *sleep_ms)
 {
 	MemoryContext batch = CurrentMemoryContext;
 	bool		suspect = RunSuspect(k, slot, batch);
@@ -299,7 +300,7 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
  * with the engine's rights and search_path, as in a worker.
  */
 int
-DxRunBatchHere(const DxWorkKind *k, int slot)
+DxRunBatchHere(const DxWorkOps *k, int slot)
 {
 	void	   *items;
 	int			n;
@@ -322,7 +323,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 
 static volatile sig_atomic_t got_sigterm = false;
 static int	my_slot = -1;
-static const DxWorkKind *my_work = NULL;
+static const DxWorkOps *my_work = NULL;
 static Oid	ran_oid = InvalidOid;	/* the extension this process ran batches for */
 
 /* SIGTERM: remember that the stop is orderly, then the usual die() */
@@ -528,6 +529,39 @@ DxRequireExtensionVersion(void)
 	checked = true;
 }
 
+/*
+ * The kinds of worker, in the order of their numbers in a database (the
+ * index launcher.c gives each: count of each kind, one kind after the
+ * other).
+ */
+typedef struct WorkerKindSlots
+{
+	const DxWorkOps *work;
+	const int  *count;			/* how many slots: a GUC */
+} WorkerKindSlots;
+
+static const WorkerKindSlots worker_kinds[] = {
+	{&DxDispatcherWork, &duroxide_orchestration_concurrency},
+	{&DxActivityWork, &duroxide_worker_concurrency},
+};
+
+/* the work of worker number slot of a database, and its number among the workers of its kind */
+static const DxWorkOps *
+WorkOfSlot(int slot, int *number)
+{
+	int			first = 0;
+	int			i;
+
+	for (i = 0; i < lengthof(worker_kinds) - 1; i++)
+	{
+		if (slot < first + *worker_kinds[i].count)
+			break;
+		first += *worker_kinds[i].count;
+	}
+	*number = slot - first;
+	return worker_kinds[i].work;
+}
+
 /* the main function of dispatchers and activity workers */
 void
 duroxide_worker_main(Datum arg)
@@ -535,8 +569,8 @@ duroxide_worker_main(Datum arg)
 	int			registry_slot = DatumGetInt32(arg);
 	DxWorkerStart start;
 	int			slot;			/* the worker's number in its database */
-	bool		dispatcher;
-	const DxWorkKind *work;
+	int			number;
+	const DxWorkOps *work;
 	MemoryContext loop_cxt;
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	TimestampTz checked_at = 0; /* when the extension was last looked at */
@@ -546,21 +580,19 @@ duroxide_worker_main(Datum arg)
 
 	memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof(start));
 	slot = start.index;
-	dispatcher = slot < duroxide_orchestration_concurrency;
-	work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
+	work = WorkOfSlot(slot, &number);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, DxDie);
 	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(start.dboid, InvalidOid, 0);
-	snprintf(name, sizeof(name), "duroxide %s %d", dispatcher ? "dispatcher" : "activity worker",
-			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
+	snprintf(name, sizeof(name), "duroxide %s %d", work->worker_name, number);
 	pgstat_report_appname(name);
 	StartTransactionCommand();
 	db = get_database_name(MyDatabaseId);
 	strlcpy(dbname, db ? db : "?", sizeof(dbname));
 	CommitTransactionCommand();
-	DxSlotAttach(registry_slot, work->kind, slot);
+	DxSlotAttach(registry_slot, work->worker_kind, slot);
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
