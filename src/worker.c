@@ -658,13 +658,16 @@ duroxide_worker_main(Datum arg)
 		else
 		{
 			uint32		gen;
+			bool		gone;
 
 			ExtensionUnlock();
 			(void) DxDbState(MyDatabaseId, &gen);	/* before looking: see shmem.c */
 			state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
 			checked_at = now;
-			DxDbReport(gen, state == DX_EXT_ABSENT ? DX_DBEXT_ABSENT : DX_DBEXT_PRESENT);
-			if (state == DX_EXT_ABSENT && DxServeAllDatabases())
+			/* ABSENT with a valid oid: replaced while we waited for its lock */
+			gone = state == DX_EXT_ABSENT && !OidIsValid(extoid);
+			DxDbReport(gen, gone ? DX_DBEXT_ABSENT : DX_DBEXT_PRESENT);
+			if (gone && DxServeAllDatabases())
 			{
 				/* duroxide.database = '*': no process waits in this database */
 				ereport(LOG,
@@ -680,8 +683,8 @@ duroxide_worker_main(Datum arg)
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
+							OidIsValid(extoid) && extoid != ran_oid ? "dropped and created again" :
 							state == DX_EXT_ABSENT ? "dropped" :
-							state == DX_EXT_READY ? "dropped and created again" :
 							"changed to another version",
 							dbname)));
 			ExtensionUnlock();
