@@ -29,7 +29,7 @@ ROOT="$(dirname "$BENCH_DIR")"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 
 # ---------------------------------------------------------------- options
-ALL_SCENARIOS="tps,latency,hello,hellobatch,chain10,chain100,chain1000,fan100,fanslow,backlog,memory"
+ALL_SCENARIOS="tps,latency,hello,hello2db,hellobatch,chain10,chain100,chain1000,fan100,fanslow,backlog,memory"
 QUICK=0
 BUILD=1
 SYSTEM=0
@@ -163,9 +163,9 @@ SERVER_UP=0
 BG_PIDS=()
 SAMPLER_PIDS=()
 
-# a port nobody listens on (the socket lives in $TMP anyway)
-PORT=""
-for _ in $(seq 1 50); do
+# a port nobody listens on (the socket lives in $TMP anyway); BENCH_PORT=N picks it
+PORT="${BENCH_PORT:-}"
+for _ in $( [ -n "$PORT" ] || seq 1 50); do
     p=$(( 20000 + RANDOM % 40000 ))
     if ! ss -Hlnx 2>/dev/null | grep -q "\.s\.PGSQL\.$p\b" && ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
         PORT=$p; break
@@ -265,9 +265,10 @@ port = $PORT
 synchronous_commit = on
 shared_preload_libraries = '$([ "$STATEMENTS" = 1 ] && echo 'duroxide, pg_stat_statements' || echo duroxide)'
 $([ "$STATEMENTS" = 1 ] && printf '%s\n' "pg_stat_statements.track = all" "pg_stat_statements.max = 1000")
-duroxide.database = 'bench'
+duroxide.database = '$(want hello2db && echo 'bench, bench2' || echo bench)'
 duroxide.orchestration_concurrency = $ORCH_CONC
 duroxide.worker_concurrency = $WORKER_CONC
+$(want hello2db && echo "max_worker_processes = $(( 8 + ORCH_CONC + WORKER_CONC ))    # room for the workers of bench2 too")
 EOF
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -w -t 60 start >/dev/null
 SERVER_UP=1
@@ -295,13 +296,19 @@ as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE ben
 psql_bench -c 'CREATE EXTENSION duroxide'
 [ "$STATEMENTS" = 1 ] && psql_bench -c 'CREATE EXTENSION pg_stat_statements'
 psql_bench -f - <"$BENCH_DIR/workload.sql" >/dev/null
+if want hello2db; then
+    # the second database of Hello2DB, with its own workers
+    as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE bench2'
+    as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d bench2 -c 'CREATE EXTENSION duroxide'
+    as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d bench2 -f - <"$BENCH_DIR/workload.sql" >/dev/null
+fi
 
 # the workers poll for the extension: wait for them, then one Hello round trip
 say "waiting for the duroxide workers"
 deadline=$(( $(date +%s) + 60 ))
 while :; do
     n=$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('duroxide dispatcher', 'duroxide activity worker')")
-    [ "$n" -ge $(( ORCH_CONC + WORKER_CONC )) ] && break
+    [ "$n" -ge $(( (ORCH_CONC + WORKER_CONC) * $(want hello2db && echo 2 || echo 1) )) ] && break
     if [ "$(date +%s)" -gt "$deadline" ]; then
         echo "run.sh: only $n duroxide workers after 60 s" >&2
         exit 1
@@ -452,11 +459,12 @@ run_peer_latency() {
 }
 
 # ---------------------------------------------------------------- memory
-# "pid name VmRSS RssAnon" (kB) of every duroxide worker
+# "pid name VmRSS RssAnon" (kB) of every duroxide worker of database bench
 worker_mem() {
     local pid name
     q "SELECT pid, replace(application_name, ' ', '_') FROM pg_stat_activity
-        WHERE backend_type IN ('duroxide dispatcher', 'duroxide activity worker') ORDER BY application_name" |
+        WHERE backend_type IN ('duroxide dispatcher', 'duroxide activity worker') AND datname = 'bench'
+        ORDER BY application_name" |
     while IFS='|' read -r pid name; do
         [ -r "/proc/$pid/status" ] || continue
         awk -v pid="$pid" -v name="$name" '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 }
@@ -686,6 +694,78 @@ EOF
     [ "${NO_ROW:-0}" = 1 ] || ROWS+=("$label|$count|$secs|$ops|$aps|$ok|$note")
 }
 
+# ---------------------------------------------------------------- two databases
+# Hello2DB (hello2db): the Hello scenario in databases bench and bench2 at
+# the same time (duroxide.database = 'bench, bench2': each database has its
+# own orchestration_concurrency dispatchers and worker_concurrency activity
+# workers), each with its own $CLIENTS starter and $CLIENTS waiter sessions
+# and $N_HELLO instances.  seconds: from the first start (either database)
+# to the last wait's return (either); per database, its own first start to
+# its own last return.  The row counts both databases' instances.
+HELLO2DB=""         # "bench orch/s|bench2 orch/s|bench seconds|bench2 seconds"
+# first_start LOG...: when the first logged transaction began; last_end LOG...: when the last ended
+first_start() { cat "$@" | awk 'NR == 1 || $5 + $6 / 1e6 - $3 / 1e6 < m { m = $5 + $6 / 1e6 - $3 / 1e6 } END { printf "%.6f", m }'; }
+last_end() { cat "$@" 2>/dev/null | awk '{ t = $5 + $6 / 1e6; if (t > m) m = t } END { printf "%.6f", m }'; }
+run_hello2db() {
+    local label=Hello2DB count="$N_HELLO" prefix="b-Hello2DB" clients per_tx jobs db pid
+    local pids=() rc=0 ok=1 t_begin t_end secs ops res total completed right acts note="" per="" b e s
+    local dbops=() dbsecs=()
+    clients=$(( count < CLIENTS ? count : CLIENTS ))
+    per_tx=$(( (count + clients - 1) / clients ))
+    jobs=$(( clients < 2 ? clients : 2 ))
+    printf '%s\n' "SELECT duroxide.start_orchestration('$prefix-' || n, 'Hello', to_jsonb(n)) FROM nextval('bench.start_seq') n WHERE n <= $count;" \
+        >"$TMP/$label-start.sql"
+    printf '%s\n' "SELECT bench.wait('$prefix-' || w, ${TIMEOUT}000) FROM nextval('bench.wait_seq') w WHERE w <= $count;" \
+        >"$TMP/$label-wait.sql"
+    chown postgres: "$TMP/$label-start.sql" "$TMP/$label-wait.sql"
+    for db in bench bench2; do
+        as_pg "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" \
+            -c "SELECT setval('bench.start_seq', 1, false), setval('bench.wait_seq', 1, false)" >/dev/null
+    done
+    q "CHECKPOINT" >/dev/null
+    say "$label: $count x Hello in each of bench and bench2 at once, $clients starter + $clients waiter sessions per database"
+    for db in bench bench2; do
+        as_pg "$PGBIN/pgbench" -n -c "$clients" -j "$jobs" -t "$per_tx" -f "$TMP/$label-wait.sql" \
+            -l --log-prefix="$TMP/log-$label-$db-wait" "$db" >"$TMP/$label-$db-wait.log" 2>&1 &
+        pids+=($!); BG_PIDS+=($!)
+    done
+    for db in bench bench2; do
+        as_pg "$PGBIN/pgbench" -n -c "$clients" -j "$jobs" -t "$per_tx" -f "$TMP/$label-start.sql" \
+            -l --log-prefix="$TMP/log-$label-$db-start" "$db" >"$TMP/$label-$db-start.log" 2>&1 &
+        pids+=($!); BG_PIDS+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+    t_begin=$(first_start "$TMP/log-$label"-*-start.*)
+    t_end=$(last_end "$TMP/log-$label"-*-wait.*)
+    secs=$(calc "printf \"%.3f\", $t_end - $t_begin")
+    ops=$(calc "printf \"%.1f\", 2 * $count / $secs")
+    for db in bench bench2; do
+        b=$(first_start "$TMP/log-$label-$db-start".*)
+        e=$(last_end "$TMP/log-$label-$db-wait".*)
+        s=$(calc "printf \"%.3f\", $e - $b")
+        dbsecs+=("$s")
+        dbops+=("$(calc "printf \"%.1f\", $count / $s")")
+        res=$(as_pg "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -c "
+             WITH ids AS (SELECT '$prefix-' || g AS id FROM generate_series(1, $count) g)
+             SELECT count(i.instance_id), count(*) FILTER (WHERE i.status = 'Completed'),
+                    count(*) FILTER (WHERE i.status = 'Completed' AND i.output = bench.expected(i.orchestration_name, i.input)),
+                    (SELECT count(*) FROM duroxide.history h JOIN ids ON h.instance_id = ids.id
+                      WHERE h.event_type = 'ActivityCompleted')
+               FROM ids LEFT JOIN duroxide.instances i ON i.instance_id = ids.id")
+        IFS='|' read -r total completed right acts <<<"$res"
+        if [ "$total" != "$count" ] || [ "$right" != "$count" ] || [ "$acts" != "$count" ]; then
+            ok=0; FAILED=1
+            note="$note FAILED in $db: $total/$count exist, $completed Completed, $right right output, $acts/$count activities;"
+        fi
+        per="$per${per:+, }$db ${dbops[-1]} orch/s in ${dbsecs[-1]} s"
+    done
+    [ "$rc" = 0 ] || { ok=0; FAILED=1; note="$note FAILED: a pgbench exited $rc;"; }
+    HELLO2DB="${dbops[0]}|${dbops[1]}|${dbsecs[0]}|${dbsecs[1]}"
+    note="${note# }$per; fairness bench2/bench $(calc "printf \"%.2f\", ${dbops[1]} / ${dbops[0]}")"
+    say "$label: $secs s, $ops orch/s in total; $note"
+    ROWS+=("$label|$(( 2 * count ))|$secs|$ops|$ops|$ok|$note")
+}
+
 # ---------------------------------------------------------------- replay cost
 # A chain's turn k replays the k - 1 calls recorded before it, so a turn costs
 # a + b*k and ChainN's time per activity is a + b*(N+1)/2.  b, in µs of this
@@ -773,6 +853,7 @@ run_fanslow() {
 
 want hello      && run_scenario Hello        Hello 0    "$N_HELLO"      1
 want hello      && run_peer     Hello        Hello 0    "$N_HELLO"      1
+want hello2db   && run_hello2db
 want hellobatch && run_scenario HelloBatch   Hello 0    "$N_HELLOBATCH" 1 "$HELLO_BATCH"
 want chain10    && run_scenario Chain10      Chain 10   "$N_CHAIN10"    10
 want chain10    && run_peer     Chain10      Chain 10   "$N_CHAIN10"    10
@@ -860,6 +941,15 @@ for r in "${ROWS[@]}"; do
     IFS='|' read -r label count secs ops aps ok note <<<"$r"
     echo "  $label: $note"
 done
+
+if [ -n "$HELLO2DB" ]; then
+    IFS='|' read -r o1 o2 s1 s2 <<<"$HELLO2DB"
+    echo
+    echo "two databases at once (Hello2DB: $N_HELLO Hello in each of bench and bench2, each with its own" \
+         "$ORCH_CONC + $WORKER_CONC workers and $CLIENTS + $CLIENTS sessions):"
+    echo "  total $(row_field Hello2DB 4) orch/s (bench $o1 orch/s in $s1 s, bench2 $o2 orch/s in $s2 s;" \
+         "fairness bench2/bench $(calc "printf \"%.2f\", $o2 / $o1")) vs one database (Hello row): $(row_field Hello 4) orch/s"
+fi
 
 # Hello: the starters' commit rate vs what the engine does with cheap starts
 if [ -n "$(row_field Hello 4)" ] || [ -n "$(row_field HelloBatch 4)" ]; then

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "launcher.h"
 #include "protocol.h"
 #include "registry.h"
 #include "shmem.h"
@@ -205,13 +206,13 @@ WarnIfNoWorkers(void)
 				 errmsg("no duroxide worker runs for database \"%s\": duroxide is not in shared_preload_libraries", db),
 				 errdetail("The instance is recorded and runs once workers start."),
 				 errhint("Add duroxide to shared_preload_libraries, set duroxide.database to this database, and restart the server.")));
-	else if (duroxide_database == NULL || strcmp(duroxide_database, db) != 0)
+	else if (!DxDatabaseConfigured(db))
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("no duroxide worker runs for database \"%s\": duroxide.database is \"%s\"",
 						db, duroxide_database ? duroxide_database : ""),
 				 errdetail("The instance is recorded and runs once workers start for this database."),
-				 errhint("Set duroxide.database to this database and restart the server.")));
+				 errhint("Add this database to duroxide.database (a list, or * for every database with the extension) and restart the server.")));
 	else if (duroxide_orchestration_concurrency == 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -464,6 +465,8 @@ duroxide_wait_for_orchestration(PG_FUNCTION_ARGS)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(timeout_ms, INT64CONST(3153600000000)));
 
 	DxWaiterRegister(instance_id);
+	/* a latch set before we registered is not about this instance: we look first */
+	ResetLatch(MyLatch);
 	PG_TRY();
 	{
 		for (;;)
@@ -498,8 +501,10 @@ duroxide_wait_for_orchestration(PG_FUNCTION_ARGS)
 			/* no preload: nobody sets our latch, so poll */
 			if (!DxShmemAvailable())
 				left = Min(left, duroxide_poll_interval);
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 left, PG_WAIT_EXTENSION);
+			if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						  left, PG_WAIT_EXTENSION) & WL_LATCH_SET)
+				ereport(DEBUG1,
+						(errmsg_internal("duroxide: wait_for_orchestration(\"%s\") woken", instance_id)));
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}

@@ -1212,3 +1212,11 @@ END
 $$;
 REVOKE ALL ON FUNCTION duroxide._limited_task_candidates(boolean, oid, text, integer, timestamptz, bigint)
     FROM PUBLIC;
+-- many databases: the launcher starts this database's workers
+-- when the transaction that creates (or updates) the extension commits
+CREATE FUNCTION duroxide._extension_created() RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_extension_created' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._extension_created() FROM PUBLIC;
+COMMENT ON FUNCTION duroxide._extension_created() IS
+    'internal: tells the duroxide launcher at commit that this database has the extension';
+SELECT duroxide._extension_created();

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -41,6 +42,7 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(duroxide_wake_on_insert);
 PG_FUNCTION_INFO_V1(duroxide_wake_waiters);
 PG_FUNCTION_INFO_V1(duroxide_workers_running);
+PG_FUNCTION_INFO_V1(duroxide_extension_created);
 PG_FUNCTION_INFO_V1(duroxide_check_payload);
 PG_FUNCTION_INFO_V1(duroxide_check_name);
 PG_FUNCTION_INFO_V1(duroxide_version_key);
@@ -124,8 +126,8 @@ DxDefineSettings(void)
 	GucContext	start_time = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
 
 	DefineCustomStringVariable("duroxide.database",
-							   "Database whose workflows the duroxide background workers run.",
-							   NULL, &duroxide_database, "postgres",
+							   "Databases whose workflows the duroxide background workers run.",
+							   "A comma-separated list of databases, or * for every database in which the extension is created.", &duroxide_database, "postgres",
 							   start_time, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("duroxide.orchestration_concurrency",
 							"Number of orchestration dispatcher processes.",
@@ -216,6 +218,19 @@ duroxide_wake_waiters(PG_FUNCTION_ARGS)
 	if (!isnull)
 		DxRequestWaiterWake(TextDatumGetCString(d));
 	return PointerGetDatum(tuple);
+}
+
+/* SQL: duroxide._extension_created(), run by the install and upgrade scripts */
+Datum
+duroxide_extension_created(PG_FUNCTION_ARGS)
+{
+	if (!creating_extension)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("duroxide._extension_created() can only run inside CREATE EXTENSION or ALTER EXTENSION duroxide")));
+	/* the launcher starts this database's workers once the transaction commits */
+	DxExtensionCreatedPending();
+	PG_RETURN_VOID();
 }
 
 /* SQL: are engine processes running for this database? */
@@ -311,15 +326,21 @@ Datum
 duroxide_workers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	DxSlotInfo *slots = palloc(sizeof(DxSlotInfo) * DX_MAX_WORKERS);
-	int		   *slotno = palloc(sizeof(int) * DX_MAX_WORKERS);
-	bool	   *visible = palloc(sizeof(bool) * DX_MAX_WORKERS);
+	int			nslots = Max(DxSlotCount(), 1);
+	DxSlotInfo *slots = palloc(sizeof(DxSlotInfo) * nslots);
+	int		   *slotno = palloc(sizeof(int) * nslots);
+	bool	   *visible = palloc(sizeof(bool) * nslots);
 	int			n = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (int slot = 0; slot < DX_MAX_WORKERS; slot++)
+	for (int slot = 0; slot < DxSlotCount(); slot++)
 		if (DxSlotRead(slot, &slots[n]))
+		{
+			/* another database's instance ids are not this one's to show */
+			if (slots[n].dboid != MyDatabaseId)
+				slots[n].instance[0] = '\0';
 			slotno[n++] = slot;
+		}
 	VisibleInstances(slots, visible, n);
 	for (int i = 0; i < n; i++)
 	{

@@ -7,7 +7,14 @@
  *		(re)initialised, i.e. at postmaster start and after every crash
  *		restart.  Claims on queue rows are tagged with it, so a claim made
  *		before a crash is recognisably stale afterwards.
- *	  - slots[DX_MAX_WORKERS]: one per dispatcher / activity worker.  A slot
+ *	  - slots[max_worker_processes]: one per dispatcher / activity worker of
+ *		any database (a worker is a background worker, so there can never be
+ *		more than max_worker_processes of them: the registry cannot fill up
+ *		before the postmaster's own worker slots do).  A slot belongs to
+ *		(database, index): the index is the worker's number in its database
+ *		(dispatchers 0..N-1, activity workers N..N+M-1), the number its
+ *		claims carry; DxSlotAttach refuses a second live process for the same
+ *		pair.  A slot
  *		is written only by the process that owns it (DxSlotAttach at start,
  *		cleared by its on_shmem_exit callback); readers tolerate torn reads
  *		of state, read pid/procno under the spinlock, and read the instance
@@ -15,15 +22,23 @@
  *		retries until it saw the same even count before and after copying),
  *		so a reader never sees a mix of two ids.
  *	  - waiters[]: one per PGPROC, indexed by pgprocno.  A backend inside
- *		wait_for_orchestration publishes the hash of the instance id it waits
- *		for; a committing backend that made that instance terminal sets the
- *		waiter's latch.  A backend inside claim_tasks (external.c) publishes
- *		the hash of its database and task queue the same way; a commit that
- *		added a task to that queue sets its latch.  A false match only causes
- *		a spurious wake-up.
+ *		wait_for_orchestration publishes its database and the hash of the
+ *		instance id it waits for; a committing backend of the same database
+ *		that made that instance terminal sets the waiter's latch.  A backend
+ *		inside claim_tasks (external.c) publishes its database and the hash
+ *		of its task queue the same way; a commit of that database that added
+ *		a task to that queue sets its latch.  A false match of the hash only
+ *		causes a spurious wake-up; another database's commit never wakes a
+ *		waiter.
+ *	  - dbs[max_worker_processes]: one per database the launcher serves (see
+ *		"Databases" below): its suspect gate, suspect runner, registry
+ *		generation and the state of its extension as the launcher needs it.
+ *	  - created[]: databases whose CREATE EXTENSION duroxide committed since
+ *		the launcher last looked (it starts their workers).
  *
  * Wake-up protocol: code that adds work calls DxRequestWake() /
- * DxRequestWaiterWake() during the transaction; nothing is signalled until
+ * DxRequestWaiterWake() during the transaction; only processes of the
+ * committing backend's database are woken, and nothing is signalled until
  * the transaction commits (XactCallback), so no worker is woken to find
  * uncommitted work, and an aborted transaction wakes nobody.  Workers reset
  * their latch before looking for work, so a wake-up that races with a
@@ -48,6 +63,7 @@
 #include "shmem.h"
 
 #define DX_MAX_PENDING_WAITERS 32
+#define DX_MAX_CREATED 64
 
 /* one engine process */
 typedef struct DxSlot
@@ -55,6 +71,7 @@ typedef struct DxSlot
 	pid_t		pid;
 	int			procno;
 	Oid			dboid;
+	int			index;			/* the worker's number in its database */
 	DxWorkerKind kind;
 	DxWorkerState state;
 	pg_atomic_uint32 instance_changes;	/* odd while instance is written */
@@ -69,28 +86,56 @@ StaticAssertDecl(DX_SLOT_INSTANCE_BYTES == DX_MAX_NAME_BYTES + 1,
 typedef struct DxWaiter
 {
 	pg_atomic_uint32 hash;		/* 0: not waiting */
+	Oid			dboid;			/* written before hash */
 } DxWaiter;
 
-typedef struct DxShared
+/*
+ * One served database.  The gate, runner and generation were cluster-wide
+ * before several databases could be served; each is about one database's
+ * tables, so a database's workers must neither see another's suspects nor
+ * close another's gate.
+ */
+typedef struct DxDb
 {
-	slock_t		mutex;
-	int64		boot_id;
-	pg_atomic_uint64 registry_generation;	/* see registry.c */
+	Oid			dboid;			/* InvalidOid: a free entry */
+	/* bumped by each committed CREATE EXTENSION in the database */
+	uint32		ext_gen;
+	DxDbExtension ext_state;	/* as last reported at ext_gen */
 	/* per kind: suspects may exist while epoch != cleared (see DxSuspects*) */
 	pg_atomic_uint32 suspect_epoch[3];
 	pg_atomic_uint32 suspect_cleared[3];
 	pg_atomic_uint64 suspect_reopen_at[3];	/* TimestampTz; 0: never */
 	/* pid of the process running a suspect (0: none); see DxSuspectLockTry */
 	pg_atomic_uint32 suspect_runner;
-	/* pid of the launcher while it runs (0: none) */
+	pg_atomic_uint64 registry_generation;	/* see DxRegistryGeneration */
+} DxDb;
+
+typedef struct DxShared
+{
+	slock_t		mutex;
+	int64		boot_id;
+	/* source of registry generations (see DxRegistryGeneration) */
+	pg_atomic_uint64 registry_generation;
+	/* pid of a process running a suspect of a database without entry */
+	pg_atomic_uint32 suspect_runner;
+	/* pid and pgprocno of the launcher while it runs (0: none) */
 	pg_atomic_uint32 launcher_pid;
+	int			launcher_procno;
+	/* CREATE EXTENSION commits not yet seen by the launcher (mutex) */
+	int			ncreated;
+	bool		created_overflow;
+	Oid			created[DX_MAX_CREATED];
+	int			nslots;
+	int			ndbs;
 	int			nwaiters;
-	DxSlot		slots[DX_MAX_WORKERS];
 	DxWaiter	waiters[FLEXIBLE_ARRAY_MEMBER];
 } DxShared;
 
 static DxShared *dx_shared = NULL;
+static DxSlot *dx_slots = NULL;	/* [nslots], after the waiters */
+static DxDb *dx_dbs = NULL;		/* [ndbs], after the slots */
 static int	my_slot = -1;
+static DxDb *my_db = NULL;		/* cached entry of MyDatabaseId (see MyDb) */
 
 /* wake-ups requested by the current transaction */
 static int	pending_wake = 0;
@@ -99,13 +144,50 @@ static int	pending_suspects = 0;	/* bit per DxWorkerKind */
 static uint32 pending_waiters[DX_MAX_PENDING_WAITERS];
 static int	npending_waiters = 0;
 static bool pending_waiters_overflow = false;
+static bool pending_extension_created = false;
 static bool xact_callback_installed = false;
+
+/* registry sizes: one slot and one database entry per possible worker */
+#define DX_NSLOTS Max(max_worker_processes, 1)
+
+/* bytes of the waiters array */
+static Size
+DxWaitersSize(void)
+{
+	return MAXALIGN(add_size(offsetof(DxShared, waiters),
+							 mul_size(MaxBackends + NUM_AUXILIARY_PROCS, sizeof(DxWaiter))));
+}
 
 static Size
 DxShmemSize(void)
 {
-	return add_size(offsetof(DxShared, waiters),
-					mul_size(MaxBackends + NUM_AUXILIARY_PROCS, sizeof(DxWaiter)));
+	return add_size(add_size(DxWaitersSize(), MAXALIGN(mul_size(DX_NSLOTS, sizeof(DxSlot)))),
+					mul_size(DX_NSLOTS, sizeof(DxDb)));
+}
+
+/* find the arrays after the waiters */
+static void
+DxShmemLayout(void)
+{
+	dx_slots = (DxSlot *) ((char *) dx_shared + DxWaitersSize());
+	dx_dbs = (DxDb *) ((char *) dx_slots + MAXALIGN(mul_size(DX_NSLOTS, sizeof(DxSlot))));
+}
+
+/* initialise a database entry: gate open (a new entry may have suspects) */
+static void
+DxDbInit(DxDb *db, Oid dboid, uint64 generation)
+{
+	db->dboid = dboid;
+	db->ext_gen = 0;
+	db->ext_state = DX_DBEXT_UNKNOWN;
+	for (int k = 0; k < 3; k++)
+	{
+		pg_atomic_init_u32(&db->suspect_epoch[k], 1);
+		pg_atomic_init_u32(&db->suspect_cleared[k], 0);
+		pg_atomic_init_u64(&db->suspect_reopen_at[k], 0);
+	}
+	pg_atomic_init_u32(&db->suspect_runner, 0);
+	pg_atomic_init_u64(&db->registry_generation, generation);
 }
 
 /* reserve our shared memory (from shmem_request_hook) */
@@ -130,23 +212,31 @@ DxShmemStartup(void)
 		memset(dx_shared, 0, DxShmemSize());
 		SpinLockInit(&dx_shared->mutex);
 		pg_atomic_init_u64(&dx_shared->registry_generation, 1);
-		/* a new boot: claims of the last one may have left suspects */
-		for (i = 0; i < 3; i++)
-		{
-			pg_atomic_init_u32(&dx_shared->suspect_epoch[i], 1);
-			pg_atomic_init_u32(&dx_shared->suspect_cleared[i], 0);
-			pg_atomic_init_u64(&dx_shared->suspect_reopen_at[i], 0);
-		}
 		pg_atomic_init_u32(&dx_shared->suspect_runner, 0);
 		pg_atomic_init_u32(&dx_shared->launcher_pid, 0);
 		dx_shared->boot_id = (int64) GetCurrentTimestamp();
+		dx_shared->nslots = DX_NSLOTS;
+		dx_shared->ndbs = DX_NSLOTS;
 		dx_shared->nwaiters = MaxBackends + NUM_AUXILIARY_PROCS;
+		DxShmemLayout();
 		for (i = 0; i < dx_shared->nwaiters; i++)
 			pg_atomic_init_u32(&dx_shared->waiters[i].hash, 0);
-		for (i = 0; i < DX_MAX_WORKERS; i++)
-			pg_atomic_init_u32(&dx_shared->slots[i].instance_changes, 0);
+		for (i = 0; i < dx_shared->nslots; i++)
+			pg_atomic_init_u32(&dx_slots[i].instance_changes, 0);
+		/* a new boot: every entry is free; a new entry's gate is open */
+		for (i = 0; i < dx_shared->ndbs; i++)
+			dx_dbs[i].dboid = InvalidOid;
 	}
+	else
+		DxShmemLayout();
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* the number of worker slots (max_worker_processes; 0 without shared memory) */
+int
+DxSlotCount(void)
+{
+	return dx_shared ? dx_shared->nslots : 0;
 }
 
 /* true when the library was preloaded and its shared memory exists */
@@ -171,12 +261,22 @@ DxLauncherDetach(int code, Datum arg)
 		pg_atomic_write_u32(&dx_shared->launcher_pid, 0);
 }
 
+/* wake the launcher (it re-reads what changed) */
+static void
+DxWakeLauncher(void)
+{
+	if (dx_shared != NULL && pg_atomic_read_u32(&dx_shared->launcher_pid) != 0)
+		SetLatch(&GetPGProcByNumber(dx_shared->launcher_procno)->procLatch);
+}
+
 /* the launcher says it runs (until it exits) */
 void
 DxLauncherAttach(void)
 {
 	if (dx_shared == NULL)
 		return;
+	dx_shared->launcher_procno = DxMyProcNumber();
+	pg_write_barrier();
 	pg_atomic_write_u32(&dx_shared->launcher_pid, (uint32) MyProcPid);
 	on_shmem_exit(DxLauncherDetach, (Datum) 0);
 }
@@ -196,32 +296,44 @@ DxSlotDetach(int code, Datum arg)
 		return;
 	DxSuspectLockRelease();
 	SpinLockAcquire(&dx_shared->mutex);
-	dx_shared->slots[my_slot].pid = 0;
-	dx_shared->slots[my_slot].kind = DX_KIND_NONE;
+	dx_slots[my_slot].pid = 0;
+	dx_slots[my_slot].kind = DX_KIND_NONE;
 	SpinLockRelease(&dx_shared->mutex);
 	my_slot = -1;
 }
 
-/* take ownership of a worker slot */
+/*
+ * Take ownership of a worker slot as worker number index of this database;
+ * refused while another live process owns the slot or the same number in
+ * the same database (the claims it holds carry that number).
+ */
 void
-DxSlotAttach(int slot, DxWorkerKind kind)
+DxSlotAttach(int slot, DxWorkerKind kind, int index)
 {
 	DxSlot	   *s;
 
-	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
+	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
 		elog(ERROR, "duroxide: invalid worker slot %d", slot);
-	s = &dx_shared->slots[slot];
+	s = &dx_slots[slot];
 	SpinLockAcquire(&dx_shared->mutex);
-	if (s->pid != 0 && s->pid != MyProcPid)
+	for (int i = 0; i < dx_shared->nslots; i++)
 	{
-		pid_t		other = s->pid;
+		DxSlot	   *o = &dx_slots[i];
+		pid_t		other = o->pid;
 
-		SpinLockRelease(&dx_shared->mutex);
-		elog(ERROR, "duroxide: worker slot %d is already taken by process %d", slot, (int) other);
+		if (other == 0 || other == MyProcPid)
+			continue;
+		if (i == slot || (o->dboid == MyDatabaseId && o->index == index))
+		{
+			SpinLockRelease(&dx_shared->mutex);
+			elog(ERROR, "duroxide: worker slot %d (worker %d of database %u) is already taken by process %d",
+				 slot, index, MyDatabaseId, (int) other);
+		}
 	}
 	s->pid = MyProcPid;
 	s->procno = DxMyProcNumber();
 	s->dboid = MyDatabaseId;
+	s->index = index;
 	s->kind = kind;
 	s->state = DX_STATE_STARTING;
 	s->instance[0] = '\0';
@@ -238,7 +350,7 @@ DxSlotSetState(DxWorkerState state, const char *instance_id)
 
 	if (dx_shared == NULL || my_slot < 0)
 		return;
-	s = &dx_shared->slots[my_slot];
+	s = &dx_slots[my_slot];
 	s->state = state;
 	pg_atomic_fetch_add_u32(&s->instance_changes, 1);	/* full barrier */
 	if (instance_id)
@@ -257,12 +369,13 @@ DxSlotRead(int slot, DxSlotInfo *info)
 {
 	DxSlot	   *s;
 
-	if (dx_shared == NULL || slot < 0 || slot >= DX_MAX_WORKERS)
+	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
 		return false;
-	s = &dx_shared->slots[slot];
+	s = &dx_slots[slot];
 	SpinLockAcquire(&dx_shared->mutex);
 	info->pid = s->pid;
 	info->dboid = s->dboid;
+	info->index = s->index;
 	info->kind = s->kind;
 	info->state = s->state;
 	SpinLockRelease(&dx_shared->mutex);
@@ -319,10 +432,204 @@ DxWorkersRunning(Oid dboid)
 	if (dx_shared == NULL)
 		return false;
 	SpinLockAcquire(&dx_shared->mutex);
-	for (i = 0; i < DX_MAX_WORKERS && !found; i++)
-		found = dx_shared->slots[i].pid != 0 && dx_shared->slots[i].dboid == dboid;
+	for (i = 0; i < dx_shared->nslots && !found; i++)
+		found = dx_slots[i].pid != 0 && dx_slots[i].dboid == dboid;
 	SpinLockRelease(&dx_shared->mutex);
 	return found;
+}
+
+/* the pid of the live worker number index of a database (0: none) */
+int
+DxSlotLivePid(Oid dboid, int index)
+{
+	int			pid = 0;
+
+	if (dx_shared == NULL)
+		return 0;
+	SpinLockAcquire(&dx_shared->mutex);
+	for (int i = 0; i < dx_shared->nslots && pid == 0; i++)
+		if (dx_slots[i].pid != 0 && dx_slots[i].dboid == dboid &&
+			dx_slots[i].index == index)
+			pid = dx_slots[i].pid;
+	SpinLockRelease(&dx_shared->mutex);
+	return pid;
+}
+
+/* true when no live process owns the slot */
+bool
+DxSlotFree(int slot)
+{
+	bool		free;
+
+	if (dx_shared == NULL || slot < 0 || slot >= dx_shared->nslots)
+		return false;
+	SpinLockAcquire(&dx_shared->mutex);
+	free = dx_slots[slot].pid == 0;
+	SpinLockRelease(&dx_shared->mutex);
+	return free;
+}
+
+/* ------------------------------------------------------------------------
+ * Databases
+ *
+ * The launcher gives every database it starts workers for an entry
+ * (DxDbTrack) and frees it when the database is gone (DxDbForget); there
+ * are as many entries as worker slots, so a served database always has one.
+ * A committed CREATE EXTENSION duroxide bumps its database's ext_gen, marks
+ * it present and queues the database for the launcher (created[]); a
+ * worker reports what it found (DxDbReport) with the ext_gen it read before
+ * looking, and a report made stale by a CREATE EXTENSION in between is
+ * ignored, so a DROP followed by a CREATE is never taken for a DROP.
+ * ------------------------------------------------------------------------ */
+
+/* the entry of a database (mutex held by the caller), or NULL */
+static DxDb *
+DxDbLookup(Oid dboid)
+{
+	for (int i = 0; i < dx_shared->ndbs; i++)
+		if (dx_dbs[i].dboid == dboid)
+			return &dx_dbs[i];
+	return NULL;
+}
+
+/* the entry of MyDatabaseId, cached while it stays this database's */
+static DxDb *
+MyDb(void)
+{
+	if (dx_shared == NULL || !OidIsValid(MyDatabaseId))
+		return NULL;
+	if (my_db != NULL && my_db->dboid == MyDatabaseId)
+		return my_db;
+	SpinLockAcquire(&dx_shared->mutex);
+	my_db = DxDbLookup(MyDatabaseId);
+	SpinLockRelease(&dx_shared->mutex);
+	return my_db;
+}
+
+/* the launcher serves a database: give it an entry (false: no entry free) */
+bool
+DxDbTrack(Oid dboid)
+{
+	DxDb	   *db;
+	uint64		generation;
+
+	if (dx_shared == NULL)
+		return false;
+	SpinLockAcquire(&dx_shared->mutex);
+	db = DxDbLookup(dboid);
+	SpinLockRelease(&dx_shared->mutex);
+	if (db != NULL)
+		return true;
+	/* a value no cache of any database holds (see DxRegistryGeneration) */
+	generation = pg_atomic_add_fetch_u64(&dx_shared->registry_generation, 1);
+	SpinLockAcquire(&dx_shared->mutex);
+	db = DxDbLookup(dboid);
+	if (db == NULL && (db = DxDbLookup(InvalidOid)) != NULL)
+		DxDbInit(db, dboid, generation);
+	SpinLockRelease(&dx_shared->mutex);
+	return db != NULL;
+}
+
+/* the launcher no longer serves a database (it is gone) */
+void
+DxDbForget(Oid dboid)
+{
+	DxDb	   *db;
+
+	if (dx_shared == NULL)
+		return;
+	SpinLockAcquire(&dx_shared->mutex);
+	if ((db = DxDbLookup(dboid)) != NULL)
+		db->dboid = InvalidOid;
+	SpinLockRelease(&dx_shared->mutex);
+}
+
+/* the state of a database's extension as last reported, and its ext_gen */
+DxDbExtension
+DxDbState(Oid dboid, uint32 *gen)
+{
+	DxDb	   *db;
+	DxDbExtension state = DX_DBEXT_UNKNOWN;
+
+	if (gen)
+		*gen = 0;
+	if (dx_shared == NULL)
+		return state;
+	SpinLockAcquire(&dx_shared->mutex);
+	if ((db = DxDbLookup(dboid)) != NULL)
+	{
+		state = db->ext_state;
+		if (gen)
+			*gen = db->ext_gen;
+	}
+	SpinLockRelease(&dx_shared->mutex);
+	return state;
+}
+
+/* a worker found its database's extension present or absent (read gen first) */
+void
+DxDbReport(uint32 gen, DxDbExtension state)
+{
+	DxDb	   *db = MyDb();
+	bool		changed = false;
+
+	if (db == NULL)
+		return;
+	SpinLockAcquire(&dx_shared->mutex);
+	if (db->dboid == MyDatabaseId && db->ext_gen == gen && db->ext_state != state)
+	{
+		db->ext_state = state;
+		changed = true;
+	}
+	SpinLockRelease(&dx_shared->mutex);
+	if (changed)
+		DxWakeLauncher();
+}
+
+/* the databases whose CREATE EXTENSION committed since the last call */
+int
+DxTakeCreated(Oid *dboids, int max, bool *overflow)
+{
+	int			n;
+
+	if (dx_shared == NULL)
+		return 0;
+	SpinLockAcquire(&dx_shared->mutex);
+	n = Min(dx_shared->ncreated, max);
+	memcpy(dboids, dx_shared->created, n * sizeof(Oid));
+	*overflow = dx_shared->created_overflow || n < dx_shared->ncreated;
+	dx_shared->ncreated = 0;
+	dx_shared->created_overflow = false;
+	SpinLockRelease(&dx_shared->mutex);
+	return n;
+}
+
+/* CREATE EXTENSION duroxide committed in this database: tell the launcher */
+static void
+DxExtensionCreated(void)
+{
+	DxDb	   *db;
+
+	SpinLockAcquire(&dx_shared->mutex);
+	if ((db = DxDbLookup(MyDatabaseId)) != NULL)
+	{
+		db->ext_gen++;
+		db->ext_state = DX_DBEXT_PRESENT;
+	}
+	if (dx_shared->ncreated < DX_MAX_CREATED)
+		dx_shared->created[dx_shared->ncreated++] = MyDatabaseId;
+	else
+		dx_shared->created_overflow = true;
+	SpinLockRelease(&dx_shared->mutex);
+	DxWakeLauncher();
+}
+
+/* the install script ran in this transaction: tell the launcher at commit */
+void
+DxExtensionCreatedPending(void)
+{
+	DxInstallXactCallback();
+	pending_extension_created = true;
 }
 
 /* a non-zero hash of an instance id */
@@ -356,13 +663,20 @@ bool
 DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch)
 {
 	uint64		reopen;
+	DxDb	   *db;
 
 	if (dx_shared == NULL)
 		return false;
-	*epoch = pg_atomic_read_u32(&dx_shared->suspect_epoch[kind]);
-	if (*epoch != pg_atomic_read_u32(&dx_shared->suspect_cleared[kind]))
+	/* a database without entry (not served by the launcher): always look */
+	if ((db = MyDb()) == NULL)
+	{
+		*epoch = 0;
 		return true;
-	reopen = pg_atomic_read_u64(&dx_shared->suspect_reopen_at[kind]);
+	}
+	*epoch = pg_atomic_read_u32(&db->suspect_epoch[kind]);
+	if (*epoch != pg_atomic_read_u32(&db->suspect_cleared[kind]))
+		return true;
+	reopen = pg_atomic_read_u64(&db->suspect_reopen_at[kind]);
 	return reopen != 0 && GetCurrentTimestamp() >= (TimestampTz) reopen;
 }
 
@@ -370,18 +684,22 @@ DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch)
 void
 DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch, TimestampTz reopen_at)
 {
-	if (dx_shared == NULL)
+	DxDb	   *db = MyDb();
+
+	if (db == NULL)
 		return;
-	pg_atomic_write_u64(&dx_shared->suspect_reopen_at[kind], (uint64) reopen_at);
-	pg_atomic_write_u32(&dx_shared->suspect_cleared[kind], epoch);
+	pg_atomic_write_u64(&db->suspect_reopen_at[kind], (uint64) reopen_at);
+	pg_atomic_write_u32(&db->suspect_cleared[kind], epoch);
 }
 
 /* suspects of this kind may exist (call after the commit that made them) */
 void
 DxSuspectsAppeared(DxWorkerKind kind)
 {
-	if (dx_shared != NULL)
-		pg_atomic_fetch_add_u32(&dx_shared->suspect_epoch[kind], 1);
+	DxDb	   *db = MyDb();
+
+	if (db != NULL)
+		pg_atomic_fetch_add_u32(&db->suspect_epoch[kind], 1);
 }
 
 /* the current transaction leaves suspects of a kind: open the gate at commit */
@@ -397,8 +715,18 @@ DxSuspectsPending(DxWorkerKind kind)
  * memory, taken by compare-and-swap.  Only engine processes can take it (no
  * SQL-visible key that another role could hold); a runner that exits
  * releases it from its exit callback, and a crash reinitialises shared
- * memory.  Shared by every database of the cluster: suspects are rare.
+ * memory.  One per database: a suspect of one database never holds back
+ * another's.
  */
+static pg_atomic_uint32 *
+SuspectRunner(void)
+{
+	DxDb	   *db = MyDb();
+
+	return db ? &db->suspect_runner : &dx_shared->suspect_runner;
+}
+
+/* take the suspect gate of this database; false when another process has it */
 bool
 DxSuspectLockTry(void)
 {
@@ -406,7 +734,7 @@ DxSuspectLockTry(void)
 
 	if (dx_shared == NULL)
 		return false;
-	return pg_atomic_compare_exchange_u32(&dx_shared->suspect_runner, &expected, (uint32) MyProcPid);
+	return pg_atomic_compare_exchange_u32(SuspectRunner(), &expected, (uint32) MyProcPid);
 }
 
 /* release the suspect gate if this process holds it */
@@ -415,8 +743,13 @@ DxSuspectLockRelease(void)
 {
 	uint32		expected = (uint32) MyProcPid;
 
-	if (dx_shared != NULL)
-		(void) pg_atomic_compare_exchange_u32(&dx_shared->suspect_runner, &expected, 0);
+	if (dx_shared == NULL)
+		return;
+	/* both: the entry may have appeared while this process held the other */
+	(void) pg_atomic_compare_exchange_u32(&dx_shared->suspect_runner, &expected, 0);
+	expected = (uint32) MyProcPid;
+	if (MyDb() != NULL)
+		(void) pg_atomic_compare_exchange_u32(&MyDb()->suspect_runner, &expected, 0);
 }
 
 /* ask for the registry generation to move when this transaction commits */
@@ -434,11 +767,21 @@ DxRegistryChangedInXact(void)
 	return pending_registry_bump;
 }
 
-/* the current registry generation (0 without shared memory) */
+/*
+ * The current registry generation of this database (0 without shared
+ * memory): its entry's, or for a database without entry the cluster-wide
+ * counter, which every bump moves.  An entry starts at a value drawn from
+ * that counter, so no cache filled before the entry existed matches it.
+ */
 uint64
 DxRegistryGeneration(void)
 {
-	return dx_shared ? pg_atomic_read_u64(&dx_shared->registry_generation) : 0;
+	DxDb	   *db;
+
+	if (dx_shared == NULL)
+		return 0;
+	db = MyDb();
+	return pg_atomic_read_u64(db ? &db->registry_generation : &dx_shared->registry_generation);
 }
 
 /* ask for the waiters of an instance to be woken when this transaction commits */
@@ -487,6 +830,9 @@ PublishWait(uint32 hash)
 		before_shmem_exit(ClearWaitAtExit, (Datum) 0);
 		exit_callback_registered = true;
 	}
+	/* the database first: a waker compares it once it sees the hash */
+	dx_shared->waiters[DxMyProcNumber()].dboid = MyDatabaseId;
+	pg_write_barrier();
 	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, hash);
 	pg_memory_barrier();
 }
@@ -540,15 +886,24 @@ DxDoWakeups(void)
 	if (dx_shared == NULL)
 		return;
 	if (pending_registry_bump)
-		pg_atomic_fetch_add_u64(&dx_shared->registry_generation, 1);
+	{
+		/* a new value of the shared counter: see DxRegistryGeneration */
+		uint64		gen = pg_atomic_add_fetch_u64(&dx_shared->registry_generation, 1);
+		DxDb	   *db = MyDb();
+
+		if (db != NULL)
+			pg_atomic_write_u64(&db->registry_generation, gen);
+	}
 	for (i = 0; i < 3; i++)
 		if (pending_suspects & (1 << i))
 			DxSuspectsAppeared((DxWorkerKind) i);
+	if (pending_extension_created)
+		DxExtensionCreated();
 	if (pending_wake)
 	{
-		for (i = 0; i < DX_MAX_WORKERS; i++)
+		for (i = 0; i < dx_shared->nslots; i++)
 		{
-			DxSlot	   *s = &dx_shared->slots[i];
+			DxSlot	   *s = &dx_slots[i];
 			int			kind = s->kind;
 			bool		want;
 
@@ -570,6 +925,9 @@ DxDoWakeups(void)
 
 			if (h == 0)
 				continue;
+			pg_read_barrier();
+			if (dx_shared->waiters[i].dboid != MyDatabaseId)
+				continue;
 			for (j = 0; j < npending_waiters && !pending_waiters_overflow; j++)
 				if (pending_waiters[j] == h)
 					break;
@@ -588,6 +946,7 @@ DxResetPending(void)
 	pending_suspects = 0;
 	npending_waiters = 0;
 	pending_waiters_overflow = false;
+	pending_extension_created = false;
 }
 
 /* transaction callback: wake after commit, forget on abort */

@@ -28,7 +28,14 @@ typedef enum DxWorkerState
 	DX_STATE_WAITING_UPDATE
 } DxWorkerState;
 
-#define DX_MAX_WORKERS 64
+/* a database's extension, as its workers last found it (see shmem.c) */
+typedef enum DxDbExtension
+{
+	DX_DBEXT_UNKNOWN = 0,		/* nobody looked since the entry was made */
+	DX_DBEXT_PRESENT,
+	DX_DBEXT_ABSENT
+} DxDbExtension;
+
 #define DX_WAKE_ORCHESTRATOR 0x01
 #define DX_WAKE_WORKER 0x02
 
@@ -45,15 +52,19 @@ typedef struct DxSlotInfo
 {
 	int			pid;
 	Oid			dboid;
+	int			index;			/* the worker's number in its database */
 	DxWorkerKind kind;
 	DxWorkerState state;
 	char		instance[DX_SLOT_INSTANCE_BYTES];
 	bool		instance_truncated; /* a longer (generated child) id: a prefix */
 } DxSlotInfo;
 
+extern int	DxSlotCount(void);
 extern bool DxSlotRead(int slot, DxSlotInfo *info);
 extern const char *DxWorkerStateName(DxWorkerState state);
-extern void DxSlotAttach(int slot, DxWorkerKind kind);
+extern void DxSlotAttach(int slot, DxWorkerKind kind, int index);
+extern int	DxSlotLivePid(Oid dboid, int index);
+extern bool DxSlotFree(int slot);
 extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
 
 extern void DxRequestWake(int what);
@@ -80,6 +91,14 @@ extern void DxWaiterUnregister(void);
 extern bool DxWorkersRunning(Oid dboid);
 extern void DxLauncherAttach(void);
 extern bool DxLauncherRunning(void);
+
+/* databases served by the launcher (see shmem.c, "Databases") */
+extern bool DxDbTrack(Oid dboid);
+extern void DxDbForget(Oid dboid);
+extern DxDbExtension DxDbState(Oid dboid, uint32 *gen);
+extern void DxDbReport(uint32 gen, DxDbExtension state);
+extern int	DxTakeCreated(Oid *dboids, int max, bool *overflow);
+extern void DxExtensionCreatedPending(void);
 extern void DxInstallXactCallback(void);
 
 #endif

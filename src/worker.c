@@ -45,6 +45,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
@@ -69,6 +70,7 @@
 #include "dispatcher.h"
 #include "guc.h"
 #include "schedule.h"
+#include "launcher.h"
 #include "shmem.h"
 #include "util.h"
 #include "worker.h"
@@ -383,6 +385,12 @@ ReleaseOwnClaims(int code, Datum arg)
  * run batches and then finds the extension dropped or changed exits (its
  * caches name the old objects); the launcher starts a fresh one, which
  * waits for the extension.
+ *
+ * With duroxide.database = '*' a database without the extension keeps no
+ * process: a worker that finds it absent reports so (DxDbReport, which the
+ * launcher reads: it starts nobody there until the next CREATE EXTENSION)
+ * and exits.  A database named in a list keeps its workers waiting, as the
+ * DBA asked for that database.
  * ------------------------------------------------------------------------ */
 
 typedef enum DxExtensionState
@@ -523,8 +531,9 @@ DxRequireExtensionVersion(void)
 }
 
 /*
- * The kinds of worker, in the order of their slots (launcher.c registers
- * count slots of each, one kind after the other).
+ * The kinds of worker, in the order of their numbers in a database (the
+ * index launcher.c gives each: count of each kind, one kind after the
+ * other).
  */
 typedef struct WorkerKindSlots
 {
@@ -537,7 +546,7 @@ static const WorkerKindSlots worker_kinds[] = {
 	{&DxActivityWork, &duroxide_worker_concurrency},
 };
 
-/* the work of the worker in a slot, and its number among the workers of its kind */
+/* the work of worker number slot of a database, and its number among the workers of its kind */
 static const DxWorkOps *
 WorkOfSlot(int slot, int *number)
 {
@@ -558,22 +567,33 @@ WorkOfSlot(int slot, int *number)
 void
 duroxide_worker_main(Datum arg)
 {
-	int			slot = DatumGetInt32(arg);
+	int			registry_slot = DatumGetInt32(arg);
+	DxWorkerStart start;
+	int			slot;			/* the worker's number in its database */
 	int			number;
-	const DxWorkOps *work = WorkOfSlot(slot, &number);
+	const DxWorkOps *work;
 	MemoryContext loop_cxt;
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	TimestampTz checked_at = 0; /* when the extension was last looked at */
 	char		name[64];
+	char		dbname[NAMEDATALEN];
+	char	   *db;
 
+	memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof(start));
+	slot = start.index;
+	work = WorkOfSlot(slot, &number);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, DxDie);
 	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
+	BackgroundWorkerInitializeConnectionByOid(start.dboid, InvalidOid, 0);
 	snprintf(name, sizeof(name), "duroxide %s %d", work->worker_name, number);
 	pgstat_report_appname(name);
-	DxSlotAttach(slot, work->worker_kind);
+	StartTransactionCommand();
+	db = get_database_name(MyDatabaseId);
+	strlcpy(dbname, db ? db : "?", sizeof(dbname));
+	CommitTransactionCommand();
+	DxSlotAttach(registry_slot, work->worker_kind, slot);
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);
@@ -638,9 +658,25 @@ duroxide_worker_main(Datum arg)
 		}
 		else
 		{
+			uint32		gen;
+			bool		gone;
+
 			ExtensionUnlock();
+			(void) DxDbState(MyDatabaseId, &gen);	/* before looking: see shmem.c */
 			state = ExtensionCheckAndLock(&extoid, version, sizeof(version));
 			checked_at = now;
+			/* ABSENT with a valid oid: replaced while we waited for its lock */
+			gone = state == DX_EXT_ABSENT && !OidIsValid(extoid);
+			DxDbReport(gen, gone ? DX_DBEXT_ABSENT : DX_DBEXT_PRESENT);
+			if (gone && DxServeAllDatabases())
+			{
+				/* duroxide.database = '*': no process waits in this database */
+				ereport(LOG,
+						(errmsg("%s: extension duroxide is %s in database \"%s\"; the worker stops",
+								name, OidIsValid(ran_oid) ? "dropped" : "not created", dbname),
+						 errdetail("CREATE EXTENSION duroxide in this database starts its workers again.")));
+				proc_exit(0);
+			}
 		}
 		if (OidIsValid(ran_oid) && (state != DX_EXT_READY || extoid != ran_oid))
 		{
@@ -648,13 +684,10 @@ duroxide_worker_main(Datum arg)
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
-							/* a re-created one found while locking reads as absent with its oid */
-							state == DX_EXT_READY ||
-							(state == DX_EXT_ABSENT && OidIsValid(extoid)) ?
-							"dropped and created again" :
+							OidIsValid(extoid) && extoid != ran_oid ? "dropped and created again" :
 							state == DX_EXT_ABSENT ? "dropped" :
 							"changed to another version",
-							duroxide_database)));
+							dbname)));
 			ExtensionUnlock();
 			proc_exit(0);
 		}
@@ -668,13 +701,13 @@ duroxide_worker_main(Datum arg)
 				if (absent)
 					ereport(LOG,
 							(errmsg("%s: waiting for CREATE EXTENSION duroxide in database \"%s\"",
-									name, duroxide_database)));
+									name, dbname)));
 				else
 					ereport(LOG,
 							(errmsg("%s: extension duroxide is at version %s in database \"%s\", this library is version %s; waiting",
-									name, version, duroxide_database, DX_EXTENSION_VERSION),
+									name, version, dbname, DX_EXTENSION_VERSION),
 							 errhint("Run ALTER EXTENSION duroxide UPDATE in database \"%s\".",
-									 duroxide_database)));
+									 dbname)));
 				logged_state = state;
 			}
 			pgstat_report_activity(STATE_IDLE, absent ? "waiting for CREATE EXTENSION duroxide"
