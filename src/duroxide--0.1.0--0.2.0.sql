@@ -165,6 +165,7 @@ COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
     'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
 REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;
+
 -- external activities: workers outside the database (API.md section 7)
 /* ------------------------------------------------------------------------
  * External activities (src/registration.c, src/external.c)
@@ -398,6 +399,7 @@ $$;
 REVOKE ALL ON FUNCTION duroxide._schedule_id_check() FROM PUBLIC;
 CREATE TRIGGER instances_schedule_id BEFORE INSERT ON duroxide.instances
     FOR EACH ROW WHEN (NEW.instance_id LIKE '%@%') EXECUTE FUNCTION duroxide._schedule_id_check();
+
 -- operations: suspend and resume (API.md 8.1), activity concurrency limits (API.md 8.3)
 --
 -- The status 'Suspended' (same constraint name as the install script's),
@@ -663,6 +665,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION duroxide._limited_task_candidates(boolean, oid, text, integer, timestamptz, bigint)
     FROM PUBLIC;
+
 -- many databases (issue 13): the launcher starts this database's workers
 -- when the transaction that creates (or updates) the extension commits
 CREATE FUNCTION duroxide._extension_created() RETURNS void
