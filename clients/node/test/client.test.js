@@ -2,19 +2,19 @@
 // test/client.test.js -- the Client against a real server: the section 5
 // functions under the duroxide-node names, and its errors.
 
-const test = require('node:test');
+const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Client, DuroxideError } = require('..');
 const H = require('./helpers');
 
 let client;
 
-test.before(async () => {
+before(async () => {
   await H.setupOrchestrations();
   client = new Client(H.conn());
 });
 
-test.after(async () => {
+after(async () => {
   await client.close();
   await H.closeAdmin();
 });
