@@ -27,6 +27,7 @@ OBJS = \
 	src/util.o \
 	src/registry.o \
 	src/registration.o \
+	src/external.o \
 	src/worker.o \
 	src/sandbox.o
 

@@ -18,6 +18,9 @@
  *
  * A row whose delivery_count exceeds duroxide.max_attempts is not run again:
  * it is recorded as failed ("poison").
+ *
+ * Rows with a task_queue are external tasks (external.c): never claimed
+ * here.  DxRecordActivityOutcome is shared with external.c.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -66,6 +69,7 @@ static DxPlan claim_plan = {NULL,
 	"UPDATE duroxide.worker_queue w SET claim_boot = $1, claim_slot = $2, delivery_count = w.delivery_count + 1"
 	" WHERE w.id IN (SELECT id FROM duroxide.worker_queue"
 	"                 WHERE claim_boot IS NULL AND delivery_count = 0 AND visible_at <= now()"
+	"                   AND task_queue IS NULL"	/* external tasks: external.c */
 	"                 ORDER BY visible_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
@@ -76,6 +80,7 @@ static DxPlan claim_suspect_plan = {NULL,
 	"UPDATE duroxide.worker_queue w SET claim_boot = $1, claim_slot = $2, delivery_count = w.delivery_count + 1"
 	" WHERE w.id = (SELECT id FROM duroxide.worker_queue"
 	"                WHERE claim_boot IS NULL AND delivery_count > 0 AND visible_at <= now()"
+	"                  AND task_queue IS NULL"
 	"                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
 	" RETURNING w.id, w.instance_id, w.execution_id, w.activity_id, w.activity_name, w.input, w.attempt,"
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
@@ -83,11 +88,13 @@ static DxPlan claim_suspect_plan = {NULL,
 
 static DxPlan next_due_plan = {NULL,
 	"SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
-	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL AND delivery_count = 0",
+	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL AND delivery_count = 0"
+	"   AND task_queue IS NULL",
 0, {0}};
 
 static DxPlan next_suspect_due_plan = {NULL,
-	"SELECT min(visible_at) FROM duroxide.worker_queue WHERE claim_boot IS NULL AND delivery_count > 0",
+	"SELECT min(visible_at) FROM duroxide.worker_queue WHERE claim_boot IS NULL AND delivery_count > 0"
+	"   AND task_queue IS NULL",
 0, {0}};
 
 static DxPlan unclaim_plan = {NULL,
@@ -116,6 +123,44 @@ static DxPlan put_back_plan = {NULL,
 	"  attempt, timeout_ms, orchestration_name, orchestration_version, visible_at, delivery_count)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp() + $11 * interval '1 ms', $12)",
 12, {INT8OID, TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, INT4OID, INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID}};
+
+/*
+ * Record an attempt's outcome for its orchestration: an ActivityCompleted
+ * message (data {"attempt", "result"}) or ActivityFailed ({"attempt",
+ * "error", and "sqlstate", "detail", "hint" when known}).  The in-database
+ * workers and the external workers' complete_task / fail_task (external.c)
+ * both record through here; the dispatcher applies retries when it reads
+ * the message.  SPI connected, engine rights.
+ */
+void
+DxRecordActivityOutcome(const char *instance_id, int32 execution_id, int64 activity_id,
+						bool failed, Jsonb *data)
+{
+	Datum		values[5];
+
+	values[0] = CStringGetTextDatum(instance_id);
+	values[1] = Int32GetDatum(execution_id);
+	values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
+	values[3] = Int64GetDatum(activity_id);
+	values[4] = JsonbPGetDatum(data);
+	DxExpect(DxExecPlan(&result_plan, values, NULL, false, 0), SPI_OK_INSERT, "activity result");
+}
+
+/* the error of an attempt delivered too often without an outcome (poison) */
+char *
+DxPoisonError(const char *name, int deliveries, const char *why)
+{
+	return psprintf("poison: activity \"%s\" was delivered %d times without completing (%s); "
+					"duroxide.max_attempts is %d",
+					name, deliveries, why, duroxide_max_attempts);
+}
+
+/* the error of an attempt that ran out of its retry policy's timeoutMs */
+char *
+DxTimeoutError(const char *name, int64 timeout_ms)
+{
+	return psprintf("activity \"%s\" timed out after " INT64_FORMAT " ms", name, timeout_ms);
+}
 
 /* the duroxide.activity_context datum of an attempt */
 static Datum
@@ -228,10 +273,8 @@ RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 	DxJbInt(&b, "attempt", a->attempt);
 
 	if (a->delivery_count > duroxide_max_attempts)
-		error = psprintf("poison: activity \"%s\" was delivered %d times without completing "
-						 "(its process crashed or was stopped, or it hit a transient error, each time); "
-						 "duroxide.max_attempts is %d",
-						 a->name, a->delivery_count - 1, duroxide_max_attempts);
+		error = DxPoisonError(a->name, a->delivery_count - 1,
+							  "its process crashed or was stopped, or it hit a transient error, each time");
 	else if (!DxLookupActivity(a->name, &fi))
 		error = psprintf("activity \"%s\" is not registered", a->name);
 	else
@@ -278,8 +321,7 @@ RunAttempt(Attempt *a, int slot, bool *failed, bool *transient)
 			DxJbNull(&b, "result");
 	}
 	else if (res.error->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0)
-		AddErrorFields(&b, psprintf("activity \"%s\" timed out after " INT64_FORMAT " ms",
-									a->name, a->timeout_ms), res.error);
+		AddErrorFields(&b, DxTimeoutError(a->name, a->timeout_ms), res.error);
 	else
 		AddErrorFields(&b, res.error->message ? res.error->message : "activity failed", res.error);
 	return DxJbEnd(&b);
@@ -374,7 +416,7 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 	MemoryContext old = CurrentMemoryContext;
 	Datum	   *ids = palloc(sizeof(Datum) * (n + 1));
 	bool	   *taken = palloc0(sizeof(bool) * (n + 1));
-	Datum		values[5];
+	Datum		values[1];
 	int			dims[1];
 	int			lbs[1] = {1};
 
@@ -399,7 +441,6 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 		bool		failed;
 		bool		transient;
 		Jsonb	   *data;
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		if (!taken[i])
 			continue;
@@ -412,12 +453,7 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 			MemoryContextReset(item_cxt);
 			continue;
 		}
-		values[0] = CStringGetTextDatum(a->instance_id);
-		values[1] = Int32GetDatum(a->execution_id);
-		values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
-		values[3] = Int64GetDatum(a->activity_id);
-		values[4] = JsonbPGetDatum(data);
-		DxExpect(DxExecPlan(&result_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity result");
+		DxRecordActivityOutcome(a->instance_id, a->execution_id, a->activity_id, failed, data);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(item_cxt);
 	}

@@ -228,8 +228,9 @@ static DxPlan insert_history_plan = {NULL,
 
 static DxPlan insert_activities_plan = {NULL,
 	"INSERT INTO duroxide.worker_queue (instance_id, execution_id, activity_id, activity_name, input, attempt,"
-	"  timeout_ms, orchestration_name, orchestration_version, visible_at)"
-	" SELECT u.i, u.e, u.a, u.n, u.inp, u.att, NULLIF(u.t, 0), u.o, u.v, coalesce(u.due, now())"
+	"  timeout_ms, orchestration_name, orchestration_version, visible_at, task_queue)"
+	" SELECT u.i, u.e, u.a, u.n, u.inp, u.att, NULLIF(u.t, 0), u.o, u.v, coalesce(u.due, now()),"
+	"        (SELECT r.task_queue FROM duroxide.activities r WHERE r.name = u.n)"	/* external.c */
 	"   FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::jsonb[], $6::int4[], $7::int8[],"
 	"               $8::text[], $9::text[], $10::timestamptz[]) u(i, e, a, n, inp, att, t, o, v, due)",
 10, {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID, INT8ARRAYOID,

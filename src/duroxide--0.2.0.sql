@@ -725,3 +725,128 @@ CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
     WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
 CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
     USING (owner = current_user::regrole OR duroxide._is_admin());
+
+-- external activities: workers outside the database (API.md section 7)
+/* ------------------------------------------------------------------------
+ * External activities (src/registration.c, src/external.c)
+ *
+ * An external activity's registration has no function (fn IS NULL) and a
+ * task_queue.  The dispatcher writes each of its attempts into worker_queue
+ * with that task_queue (the registration current when the attempt is
+ * queued decides); in-database activity workers never claim such a row.
+ * A worker leases tasks with claim_tasks: lease_token, lease_expires_at,
+ * leased_at and worker_id are set and visible_at moves to the lease expiry,
+ * so "claimable" is visible_at <= now for every task (see docs/DESIGN.md,
+ * the lease state machine).
+ * ------------------------------------------------------------------------ */
+
+ALTER TABLE duroxide.activities ALTER COLUMN fn DROP NOT NULL;
+-- NULL: run in the database by fn; else the queue of its external workers
+ALTER TABLE duroxide.activities ADD COLUMN task_queue text;
+ALTER TABLE duroxide.activities ADD CONSTRAINT activities_kind_check
+    CHECK ((fn IS NULL) <> (task_queue IS NULL));
+
+-- NULL: an in-database attempt; else the external task's queue
+ALTER TABLE duroxide.worker_queue ADD COLUMN task_queue text;
+-- the current lease of an external task (all NULL while not leased)
+ALTER TABLE duroxide.worker_queue ADD COLUMN lease_token uuid;
+ALTER TABLE duroxide.worker_queue ADD COLUMN lease_expires_at timestamptz;
+ALTER TABLE duroxide.worker_queue ADD COLUMN worker_id text;
+ALTER TABLE duroxide.worker_queue ADD COLUMN leased_at timestamptz;
+
+-- the in-database workers' indexes leave external tasks out
+DROP INDEX duroxide.worker_queue_ready_idx;
+CREATE INDEX worker_queue_ready_idx ON duroxide.worker_queue (visible_at, id)
+    WHERE claim_boot IS NULL AND delivery_count = 0 AND task_queue IS NULL;
+DROP INDEX duroxide.worker_queue_suspect_idx;
+CREATE INDEX worker_queue_suspect_idx ON duroxide.worker_queue (id)
+    WHERE claim_boot IS NULL AND delivery_count > 0 AND task_queue IS NULL;
+-- claim_tasks: the claimable tasks of a queue, oldest first
+CREATE INDEX worker_queue_task_idx ON duroxide.worker_queue (task_queue, visible_at, id)
+    WHERE task_queue IS NOT NULL;
+
+-- row trigger: a task was added to a queue; wake that queue's waiting
+-- claim_tasks calls after the inserting commit
+CREATE FUNCTION duroxide._wake_task_queue() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'duroxide_wake_task_queue' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._wake_task_queue() FROM PUBLIC;
+CREATE TRIGGER worker_queue_task_wake AFTER INSERT ON duroxide.worker_queue
+    FOR EACH ROW WHEN (NEW.task_queue IS NOT NULL)
+    EXECUTE FUNCTION duroxide._wake_task_queue();
+
+-- C (src/registration.c), executable by PUBLIC like register_activity: the
+-- caller must have the rights of duroxide_user; another role's registration
+-- is replaced only by an admin
+CREATE FUNCTION duroxide.register_external_activity(name text, task_queue text DEFAULT 'default')
+RETURNS void AS 'MODULE_PATHNAME', 'duroxide_register_external_activity' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.register_external_activity(text, text) IS
+    'register (or replace) an activity run by external workers that claim its tasks from task_queue';
+
+-- the worker protocol (C, src/external.c): executable by duroxide_user;
+-- each call acts only on tasks of registrations whose owner the caller has
+-- the privileges of (or any, for duroxide_admin), then writes as the engine
+CREATE FUNCTION duroxide.claim_tasks(task_queue text, worker_id text, max_tasks integer DEFAULT 1,
+                                     lease_ms bigint DEFAULT 30000, wait_ms bigint DEFAULT 0)
+RETURNS TABLE (task_id bigint, lease_token uuid, activity_name text, input jsonb,
+               instance_id text, execution_id integer, orchestration_name text,
+               orchestration_version text, activity_id bigint, attempt integer,
+               lease_expires_at timestamptz)
+    AS 'MODULE_PATHNAME', 'duroxide_claim_tasks' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint) IS
+    'lease up to max_tasks tasks of a queue for lease_ms; with wait_ms > 0 wait (woken by the commit that adds a task) for one';
+
+CREATE FUNCTION duroxide.complete_task(task_id bigint, lease_token uuid, result jsonb) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_complete_task' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.complete_task(bigint, uuid, jsonb) IS
+    'record a leased task''s result; false (nothing recorded) when the lease no longer holds';
+
+CREATE FUNCTION duroxide.fail_task(task_id bigint, lease_token uuid, error text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_fail_task' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.fail_task(bigint, uuid, text) IS
+    'record a leased task''s failure (DX001 with error as its message); false when the lease no longer holds';
+
+CREATE FUNCTION duroxide.heartbeat_task(task_id bigint, lease_token uuid, lease_ms bigint DEFAULT 30000)
+RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_heartbeat_task' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.heartbeat_task(bigint, uuid, bigint) IS
+    'extend a lease by lease_ms (never past the attempt''s timeoutMs); false when the lease no longer holds';
+
+CREATE FUNCTION duroxide.release_task(task_id bigint, lease_token uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'duroxide_release_task' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.release_task(bigint, uuid) IS
+    'give a leased task back at once without counting the delivery; false when the lease no longer holds';
+
+REVOKE ALL ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint),
+    duroxide.complete_task(bigint, uuid, jsonb), duroxide.fail_task(bigint, uuid, text),
+    duroxide.heartbeat_task(bigint, uuid, bigint), duroxide.release_task(bigint, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint),
+    duroxide.complete_task(bigint, uuid, jsonb), duroxide.fail_task(bigint, uuid, text),
+    duroxide.heartbeat_task(bigint, uuid, bigint), duroxide.release_task(bigint, uuid) TO duroxide_user;
+
+-- the workers of a registration see its tasks too (the instance's owner
+-- already does through worker_queue_owner); permissive policies add up
+CREATE POLICY worker_queue_claimable ON duroxide.worker_queue FOR SELECT
+    USING (task_queue IS NOT NULL
+           AND EXISTS (SELECT 1 FROM duroxide.activities a
+                        WHERE a.name = worker_queue.activity_name
+                          AND pg_catalog.pg_has_role(a.owner::pg_catalog.oid, 'USAGE')));
+
+-- one row per queue that has a registration or a task; counts what the
+-- caller may see of worker_queue (its instances' tasks, the tasks it may
+-- claim; admins all).  pending: not leased (claimable now, or after a retry
+-- delay); leased: a lease holds; oldest_pending_at: since when the
+-- longest-waiting claimable task has been claimable
+CREATE VIEW duroxide.task_queues WITH (security_invoker = true) AS
+    SELECT q.task_queue,
+           count(w.id) FILTER (WHERE w.lease_token IS NULL OR w.lease_expires_at <= now()) AS pending,
+           count(w.id) FILTER (WHERE w.lease_token IS NOT NULL AND w.lease_expires_at > now()) AS leased,
+           min(w.visible_at) FILTER (WHERE (w.lease_token IS NULL OR w.lease_expires_at <= now())
+                                       AND w.visible_at <= now()) AS oldest_pending_at
+      FROM (SELECT a.task_queue FROM duroxide.activities a WHERE a.task_queue IS NOT NULL
+            UNION
+            SELECT t.task_queue FROM duroxide.worker_queue t WHERE t.task_queue IS NOT NULL) q
+      LEFT JOIN duroxide.worker_queue w ON w.task_queue = q.task_queue
+     GROUP BY q.task_queue;
+COMMENT ON VIEW duroxide.task_queues IS
+    'external task queues: pending and leased tasks the caller may see, and the oldest claimable one';
+GRANT SELECT ON duroxide.task_queues TO duroxide_user;

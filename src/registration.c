@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  * registration.c
  *		The writers of duroxide.orchestrations and duroxide.activities:
- *		register_orchestration, register_activity, unregister_orchestration,
- *		unregister_activity, and the event triggers that keep registrations
- *		consistent with the functions they name.
+ *		register_orchestration, register_activity, register_external_activity,
+ *		unregister_orchestration, unregister_activity, and the event triggers
+ *		that keep registrations consistent with the functions they name.
  *
  * Rights: no role but the engine writes the registry tables (duroxide_user
  * has SELECT only).  Each function first checks its caller with GetUserId():
@@ -55,6 +55,7 @@
 
 PG_FUNCTION_INFO_V1(duroxide_register_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_register_activity);
+PG_FUNCTION_INFO_V1(duroxide_register_external_activity);
 PG_FUNCTION_INFO_V1(duroxide_unregister_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_unregister_activity);
 PG_FUNCTION_INFO_V1(duroxide_registered_drop);
@@ -79,9 +80,19 @@ static DxPlan upsert_activity_plan = {NULL,
 	" VALUES ($1, $2, $3, $4)"
 	" ON CONFLICT (name)"
 	" DO UPDATE SET fn = EXCLUDED.fn, is_procedure = EXCLUDED.is_procedure,"
-	"               owner = EXCLUDED.owner, registered_at = now()"
+	"               owner = EXCLUDED.owner, task_queue = NULL, registered_at = now()"
 	" WHERE a.owner = EXCLUDED.owner OR $5",
 5, {TEXTOID, TEXTOID, BOOLOID, REGROLEOID, BOOLOID}};
+
+/* an external activity: no function, a task queue (external.c) */
+static DxPlan upsert_external_plan = {NULL,
+	"INSERT INTO duroxide.activities AS a (name, fn, is_procedure, owner, task_queue)"
+	" VALUES ($1, NULL, false, $2, $3)"
+	" ON CONFLICT (name)"
+	" DO UPDATE SET fn = NULL, is_procedure = false, owner = EXCLUDED.owner,"
+	"               task_queue = EXCLUDED.task_queue, registered_at = now()"
+	" WHERE a.owner = EXCLUDED.owner OR $4",
+4, {TEXTOID, REGROLEOID, TEXTOID, BOOLOID}};
 
 static DxPlan lock_orchestrations_plan = {NULL,
 	"SELECT owner::oid FROM duroxide.orchestrations"
@@ -282,6 +293,42 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	SPI_connect();
 	DxEngineBegin(&save);
 	DxExpect(DxExecPlan(&upsert_activity_plan, values, NULL, false, 0), SPI_OK_INSERT,
+			 "activity registration");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("activity \"%s\" is registered by another role", name),
+				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
+	DxEngineEnd(&save);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * SQL: duroxide.register_external_activity(name text, task_queue text DEFAULT 'default')
+ * -- the same rules as register_activity, without a function: its attempts
+ * become tasks of task_queue for external workers (external.c).
+ */
+Datum
+duroxide_register_external_activity(PG_FUNCTION_ARGS)
+{
+	char	   *name = TextArg(fcinfo, 0);
+	char	   *queue = TextArg(fcinfo, 1);
+	Oid			me = GetUserId();
+	Datum		values[4];
+	DxEngineSave save;
+
+	CheckRegistryUser("register activities");
+	DxCheckName("activity name", name);
+	DxCheckName("task queue", queue);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(me);
+	values[2] = CStringGetTextDatum(queue);
+	values[3] = BoolGetDatum(DxIsAdmin(me));
+	SPI_connect();
+	DxEngineBegin(&save);
+	DxExpect(DxExecPlan(&upsert_external_plan, values, NULL, false, 0), SPI_OK_INSERT,
 			 "activity registration");
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -96,6 +96,7 @@ typedef struct RegistryEntry
 	uint32		fn_hash;		/* PROCOID hash of fn */
 	bool		wrong_kind;		/* resolved to a function of another kind */
 	char	   *call_name;
+	char	   *task_queue;		/* an external activity: no function */
 	/* version kinds */
 	char	   *version;
 } RegistryEntry;
@@ -112,6 +113,11 @@ static DxPlan orchestration_plan = {NULL,
 
 static DxPlan activity_plan = {NULL,
 	"SELECT fn, owner::pg_catalog.oid, is_procedure FROM duroxide.activities WHERE name = $1",
+1, {TEXTOID}};
+
+/* only for a registration without a function (0.1.0 has no task_queue column) */
+static DxPlan task_queue_plan = {NULL,
+	"SELECT task_queue FROM duroxide.activities WHERE name = $1",
 1, {TEXTOID}};
 
 static DxPlan latest_version_plan = {NULL,
@@ -223,7 +229,21 @@ RegistryQuery(RegistryKind kind, const char *name, const char *version, Registry
 		/*
 		 * A 0.1.0 schema (this library running before ALTER EXTENSION
 		 * duroxide UPDATE converted the column) has the OID in a regproc.
+		 * An external activity has no function, but a task queue.
 		 */
+		if (isnull)
+		{
+			e->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+			DxExpect(DxExecPlan(&task_queue_plan, values, NULL, true, 1), SPI_OK_SELECT,
+					 "registry lookup");
+			if (SPI_processed > 0)
+				e->task_queue = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
+																	  SPI_tuptable->tupdesc, 1));
+			found = e->task_queue != NULL;
+			DxEngineEnd(&save);
+			SPI_finish();
+			return found;
+		}
 		if (SPI_gettypeid(desc, 1) == REGPROCOID)
 			identity = SearchSysCacheExists1(PROCOID, d) ? DxFunctionIdentity(DatumGetObjectId(d))
 				: psprintf("OID %u", DatumGetObjectId(d));
@@ -338,10 +358,16 @@ LookupFunction(RegistryKind kind, const char *name, const char *version, DxFunct
 		}
 		cxt = registry_cxt;
 	}
+	info->owner = e->owner;
+	if (e->task_queue != NULL)
+	{
+		info->task_queue = pstrdup(e->task_queue);
+		info->problem = DX_FN_EXTERNAL;
+		return true;
+	}
 	if (!OidIsValid(e->fn))
 		Resolve(e, cxt);
 
-	info->owner = e->owner;
 	info->is_procedure = e->is_procedure;
 	info->identity = pstrdup(e->identity);
 	if (!OidIsValid(e->fn))
@@ -386,6 +412,28 @@ DxCheckMayUse(const DxFunctionInfo *info, const char *what)
 {
 	Oid			role = GetUserId();
 
+	/*
+	 * An external activity runs no function here: its tasks (with the
+	 * caller's input) go to the workers of the registering role, which
+	 * claim them with that role's privileges (external.c).  Scheduling it
+	 * takes the same: that role, a role with its privileges, or an admin.
+	 */
+	if (info->problem == DX_FN_EXTERNAL)
+	{
+		char	   *owner_name = GetUserNameFromId(info->owner, true);
+		const char *owner = owner_name ? quote_identifier(owner_name) : psprintf("with OID %u", info->owner);
+
+		if (role == info->owner || has_privs_of_role(role, info->owner) || DxIsAdmin(role))
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use %s", what),
+				 errdetail("It is an external activity of role %s (task queue \"%s\"): only that role, "
+						   "a role with its privileges or a member of duroxide_admin may schedule it.",
+						   owner, info->task_queue),
+				 errhint("Its owner can GRANT %s TO %s.", owner,
+						 quote_identifier(GetUserNameFromId(role, false)))));
+	}
 	if (!OidIsValid(info->fn) || role == info->owner || DxProcExecutable(info->fn, role))
 		return;
 	ereport(ERROR,
@@ -417,6 +465,10 @@ DxFunctionProblem(const DxFunctionInfo *info, const char *what)
 			return psprintf("%s cannot run: its function %s no longer has the signature it was registered with "
 							"(it was created again as another kind of routine); register it again",
 							what, info->identity);
+		case DX_FN_EXTERNAL:
+			return psprintf("%s is now registered as an external activity (task queue \"%s\"): "
+							"this attempt was queued while it ran in the database",
+							what, info->task_queue);
 		case DX_FN_NO_OWNER:
 			return psprintf("%s cannot run: the role that registered it (OID %u) no longer exists; "
 							"register it again as an existing role",

@@ -17,7 +17,10 @@
  *	  - waiters[]: one per PGPROC, indexed by pgprocno.  A backend inside
  *		wait_for_orchestration publishes the hash of the instance id it waits
  *		for; a committing backend that made that instance terminal sets the
- *		waiter's latch.  A false match only causes a spurious wake-up.
+ *		waiter's latch.  A backend inside claim_tasks (external.c) publishes
+ *		the hash of its database and task queue the same way; a commit that
+ *		added a task to that queue sets its latch.  A false match only causes
+ *		a spurious wake-up.
  *
  * Wake-up protocol: code that adds work calls DxRequestWake() /
  * DxRequestWaiterWake() during the transaction; nothing is signalled until
@@ -447,6 +450,48 @@ DxRequestWaiterWake(const char *instance_id)
 		pending_waiters[npending_waiters++] = DxInstanceHash(instance_id);
 	else
 		pending_waiters_overflow = true;
+}
+
+/*
+ * A non-zero hash of an external task queue of this database.  Queue
+ * waiters share the waiter registry with instance waiters (a backend waits
+ * for one thing at a time); a hash that matches the other kind by chance
+ * only causes a spurious wake-up.
+ */
+static uint32
+DxQueueHash(const char *task_queue)
+{
+	uint32		h = hash_bytes((const unsigned char *) task_queue, strlen(task_queue));
+
+	h = hash_combine(h, hash_bytes_uint32((uint32) MyDatabaseId) ^ 0x7a51c0deU);
+	return h ? h : 1;
+}
+
+/* ask for the claim_tasks waiters of a queue to be woken when this transaction commits */
+void
+DxRequestQueueWake(const char *task_queue)
+{
+	uint32		h = DxQueueHash(task_queue);
+
+	DxInstallXactCallback();
+	/* a fan-out adds many tasks to one queue: one entry is enough */
+	for (int i = 0; i < npending_waiters; i++)
+		if (pending_waiters[i] == h)
+			return;
+	if (npending_waiters < DX_MAX_PENDING_WAITERS)
+		pending_waiters[npending_waiters++] = h;
+	else
+		pending_waiters_overflow = true;
+}
+
+/* this backend now waits in claim_tasks for a queue: publish it */
+void
+DxQueueWaiterRegister(const char *task_queue)
+{
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
+		return;
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, DxQueueHash(task_queue));
+	pg_memory_barrier();
 }
 
 /* this backend now waits for an instance: publish it */

@@ -70,6 +70,8 @@ extern uint64 DxRegistryGeneration(void);
 extern bool DxRegistryChangedInXact(void);
 extern void DxRequestWaiterWake(const char *instance_id);
 extern void DxWaiterRegister(const char *instance_id);
+extern void DxRequestQueueWake(const char *task_queue);
+extern void DxQueueWaiterRegister(const char *task_queue);
 extern void DxWaiterUnregister(void);
 extern bool DxWorkersRunning(Oid dboid);
 extern void DxLauncherAttach(void);
