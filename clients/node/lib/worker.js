@@ -208,6 +208,7 @@ class Worker {
   // a connected client for claiming (reconnects when it dropped)
   async _claimConnection() {
     if (this._claimClient) return this._claimClient;
+    if (this._claimConnected) this._stats.reconnects++; // every attempt after the first connection
     const client = new pg.Client(Object.assign({}, this._cfg, {
       // a dead peer must not hang the long poll forever
       query_timeout: this.pollWaitMs + Math.max(10000, this.leaseMs),
@@ -220,6 +221,7 @@ class Worker {
       if (this._claimClient === client) this._claimClient = null;
     });
     await client.connect();
+    this._claimConnected = true;
     this._claimClient = client;
     this._claimPid = client.processID;
     return client;
@@ -271,7 +273,6 @@ class Worker {
         const e = wrapError(err, 'claiming tasks', this._target);
         if (e.kind === 'connection' || !this._claimClient || err.code === '57014') {
           this._dropClaimConnection();
-          this._stats.reconnects++;
         }
         const delay = backoff.next();
         this._log[hadError ? 'debug' : 'warn'](`${e.message}; retrying in ${delay} ms`);

