@@ -124,6 +124,7 @@ class Worker {
     this._claimClient = null;
     this._claimPid = null;
     this._claimInFlight = false;
+    this._pendingReleases = [];
     this._stats = { claimed: 0, completed: 0, failed: 0, released: 0, lost: 0, reconnects: 0 };
     if (opts.handleSignals) this._installSignalHandlers(opts.handleSignals);
   }
@@ -286,7 +287,7 @@ class Worker {
         this._stats.claimed++;
         if (this._state !== 'running') {
           // claimed while shutdown began: give it back at once
-          this._releaseRow(row);
+          this._pendingReleases.push(this._releaseRow(row));
           continue;
         }
         this._runTask(row);
@@ -482,6 +483,7 @@ class Worker {
       await this._pool.query('SELECT pg_catalog.pg_cancel_backend($1)', [this._claimPid]).catch(() => {});
     }
     if (this._loop) await this._loop;
+    await Promise.all(this._pendingReleases);
     // wait for running handlers, bounded
     const running = [...this._active.values()].map((t) => t.finished);
     if (running.length) {
