@@ -20,7 +20,15 @@ OBJS = \
 	src/shmem.o \
 	src/launcher.o \
 	src/dispatcher.o \
+	src/dispatch_claim.o \
+	src/dispatch_load.o \
+	src/history_cache.o \
+	src/dispatch_effects.o \
+	src/dispatch_write.o \
 	src/replay.o \
+	src/turn.o \
+	src/durable_api.o \
+	src/retry.o \
 	src/activity.o \
 	src/client.o \
 	src/jsonc.o \
@@ -29,7 +37,8 @@ OBJS = \
 	src/registration.o \
 	src/external.o \
 	src/worker.o \
-	src/sandbox.o
+	src/sandbox.o \
+	src/protocol.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

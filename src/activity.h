@@ -10,7 +10,7 @@
 
 #include "worker.h"
 
-extern const DxWorkKind DxActivityWork;
+extern const DxWorkOps DxActivityWork;
 
 extern void DxRecordActivityOutcome(const char *instance_id, int32 execution_id, int64 activity_id,
 									bool failed, Jsonb *data);

@@ -147,6 +147,15 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
 -- registrations are written only by the registration functions (engine rights)
 REVOKE INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities FROM duroxide_user;
 
+-- refactor (issue 11): the protocol table as SQL, for sql/60_protocol.sql
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
 -- external activities: workers outside the database (API.md section 7)
 /* ------------------------------------------------------------------------
  * External activities (src/registration.c, src/external.c)
@@ -243,6 +252,16 @@ REVOKE ALL ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint)
 GRANT EXECUTE ON FUNCTION duroxide.claim_tasks(text, text, integer, bigint, bigint),
     duroxide.complete_task(bigint, uuid, jsonb), duroxide.fail_task(bigint, uuid, text),
     duroxide.heartbeat_task(bigint, uuid, bigint), duroxide.release_task(bigint, uuid) TO duroxide_user;
+
+-- many complete_task calls in one (one transaction); element i of the
+-- result is what complete_task(task_ids[i], lease_tokens[i], results[i]) returns
+CREATE FUNCTION duroxide.complete_tasks(task_ids bigint[], lease_tokens uuid[], results jsonb[])
+RETURNS boolean[]
+    AS 'MODULE_PATHNAME', 'duroxide_complete_tasks' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) IS
+    'complete_task for each position of the arrays, in one call; returns each call''s boolean';
+REVOKE ALL ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.complete_tasks(bigint[], uuid[], jsonb[]) TO duroxide_user;
 
 -- the workers of a registration see its tasks too (the instance's owner
 -- already does through worker_queue_owner); permissive policies add up

@@ -2,7 +2,8 @@
  * external.c
  *		External activities: the worker protocol of API.md section 7.1
  *		(claim_tasks, complete_task, fail_task, heartbeat_task,
- *		release_task) and the wake-up of waiting claims.
+ *		release_task, and complete_tasks for many at once) and the wake-up
+ *		of waiting claims.
  *
  * Storage.  An external activity is registered without a function and
  * with a task queue (registration.c).  The dispatcher writes each attempt
@@ -80,6 +81,7 @@
 
 PG_FUNCTION_INFO_V1(duroxide_claim_tasks);
 PG_FUNCTION_INFO_V1(duroxide_complete_task);
+PG_FUNCTION_INFO_V1(duroxide_complete_tasks);
 PG_FUNCTION_INFO_V1(duroxide_fail_task);
 PG_FUNCTION_INFO_V1(duroxide_heartbeat_task);
 PG_FUNCTION_INFO_V1(duroxide_release_task);
@@ -99,8 +101,9 @@ PG_FUNCTION_INFO_V1(duroxide_wake_task_queue);
 	"               AND pg_catalog.pg_has_role($2, a.owner::pg_catalog.oid, 'USAGE')))"
 
 /*
- * The candidates of a claim: claimable tasks of queue $3 the caller may
- * claim, oldest first, at most $4, locked.  Columns: id, whether a lease
+ * The candidates of a claim: tasks of queue $3 claimable at $5 (now: a
+ * parameter, so that it bounds the index scan) that the caller may claim,
+ * oldest first, at most $4, locked.  Columns: id, whether a lease
  * expired, delivery_count, whether that lease ran out at the attempt's
  * timeout.  The one place that decides what a claim may take (a limit on
  * concurrent attempts belongs here).
@@ -110,10 +113,10 @@ static DxPlan candidate_plan = {NULL,
 	"       w.lease_token IS NOT NULL AND w.timeout_ms IS NOT NULL"
 	"         AND w.lease_expires_at >= w.leased_at + w.timeout_ms * interval '1 ms'"
 	"  FROM duroxide.worker_queue w"
-	" WHERE w.task_queue = $3 AND w.visible_at <= pg_catalog.clock_timestamp() AND " DX_MAY_CLAIM
+	" WHERE w.task_queue = $3 AND w.visible_at <= $5 AND " DX_MAY_CLAIM
 	" ORDER BY w.visible_at, w.id LIMIT $4"
 	" FOR UPDATE SKIP LOCKED",
-4, {BOOLOID, OIDOID, TEXTOID, INT4OID}};
+5, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID}};
 
 /* lease candidates $1 to worker $2 for $3 ms (capped at the attempt's timeout) */
 static DxPlan lease_plan = {NULL,
@@ -135,11 +138,11 @@ static DxPlan expire_plan = {NULL,
 	"           w.timeout_ms, w.delivery_count",
 1, {INT8OID}};
 
-/* the next time a task of queue $3 that the caller may claim becomes claimable */
+/* the next time after $5 that a task of queue $3 that the caller may claim becomes claimable */
 static DxPlan next_visible_plan = {NULL,
 	"SELECT pg_catalog.min(w.visible_at) FROM duroxide.worker_queue w"
-	" WHERE w.task_queue = $3 AND w.visible_at > pg_catalog.clock_timestamp() AND " DX_MAY_CLAIM,
-3, {BOOLOID, OIDOID, TEXTOID}};
+	" WHERE w.task_queue = $3 AND w.visible_at > $5 AND " DX_MAY_CLAIM,
+5, {BOOLOID, OIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID}};
 
 /* complete_task / fail_task: take task $3 if lease $4 still holds it */
 static DxPlan finish_plan = {NULL,
@@ -181,11 +184,10 @@ static Caller
 CheckCaller(const char *what)
 {
 	Caller		c;
-	Oid			user = get_role_oid("duroxide_user", true);
 
 	c.role = GetUserId();
 	c.admin = DxIsAdmin(c.role);
-	if (!c.admin && !(OidIsValid(user) && has_privs_of_role(c.role, user)))
+	if (!c.admin && !DxIsEngineUser(c.role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),
@@ -321,16 +323,18 @@ EndCandidate(int64 id, CandidateEnd why)
 
 /*
  * Lease what can be leased now into the result (SPI connected, engine
- * rights); returns how many.  When none, *next is the next time a task of
- * the queue becomes claimable (0: none known).
+ * rights); returns how many.  *ended counts the expired attempts it ended
+ * (timed out, poison) instead.  When none was leased, *next is the next
+ * time a task of the queue becomes claimable (0: none known).
  */
 static int
-ClaimOnce(Claim *c, TimestampTz *next)
+ClaimOnce(Claim *c, TimestampTz *next, int *ended)
 {
 	int			leased = 0;
-	Datum		values[4];
+	Datum		values[5];
 
 	*next = 0;
+	*ended = 0;
 	values[0] = BoolGetDatum(c->caller.admin);
 	values[1] = ObjectIdGetDatum(c->caller.role);
 	values[2] = CStringGetTextDatum(c->queue);
@@ -344,6 +348,7 @@ ClaimOnce(Claim *c, TimestampTz *next)
 		int			nlease = 0;
 
 		values[3] = Int32GetDatum(limit);
+		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
 		DxExpect(DxExecPlan(&candidate_plan, values, NULL, false, 0), SPI_OK_SELECT, "task claim");
 		n = SPI_processed;
 		if (n == 0)
@@ -367,7 +372,10 @@ ClaimOnce(Claim *c, TimestampTz *next)
 		for (uint64 i = 0; i < n; i++)
 		{
 			if (ends[i] != END_NONE)
+			{
 				EndCandidate(ids[i], ends[i]);
+				(*ended)++;
+			}
 			else
 				lease_ids[nlease++] = Int64GetDatum(ids[i]);
 		}
@@ -399,6 +407,7 @@ ClaimOnce(Claim *c, TimestampTz *next)
 		bool		isnull;
 		Datum		d;
 
+		values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
 		DxExpect(DxExecPlan(&next_visible_plan, values, NULL, false, 1), SPI_OK_SELECT, "task queue wait");
 		d = ColValue(0, 1, &isnull);
 		if (!isnull)
@@ -453,14 +462,21 @@ duroxide_claim_tasks(PG_FUNCTION_ARGS)
 			TimestampTz until;
 			DxEngineSave save;
 			int			got;
+			int			ended;
 			long		left;
 
 			SPI_connect();
 			DxEngineBegin(&save);
-			got = ClaimOnce(&c, &next);
+			got = ClaimOnce(&c, &next, &ended);
 			DxEngineEnd(&save);
 			SPI_finish();
-			if (got > 0 || wait_ms == 0)
+
+			/*
+			 * An attempt ended here (timed out, poison) is recorded when
+			 * our transaction commits: return rather than wait, so that its
+			 * orchestration (and a retry) need not wait for our deadline.
+			 */
+			if (got > 0 || ended > 0 || wait_ms == 0)
 				break;
 			now = GetCurrentTimestamp();
 			if (now >= deadline)
@@ -498,24 +514,21 @@ TaskArgs(FunctionCallInfo fcinfo, Datum *values)
 }
 
 /*
- * complete_task / fail_task: take the task if the lease holds and record
- * its outcome; false (nothing recorded) otherwise.
+ * Take task id if lease token still holds it and record its outcome;
+ * false (nothing recorded) otherwise.  SPI connected, engine rights.
  */
 static bool
-Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, const char *error)
+FinishTask(Caller *caller, Datum id, Datum token, bool failed, Jsonb *result, const char *error)
 {
 	Datum		values[4];
-	DxEngineSave save;
-	bool		found;
 
 	values[0] = BoolGetDatum(caller->admin);
 	values[1] = ObjectIdGetDatum(caller->role);
-	TaskArgs(fcinfo, values);
-	SPI_connect();
-	DxEngineBegin(&save);
+	values[2] = id;
+	values[3] = token;
 	DxExpect(DxExecPlan(&finish_plan, values, NULL, false, 0), SPI_OK_DELETE_RETURNING, "task completion");
-	found = SPI_processed == 1;
-	if (found)
+	if (SPI_processed != 1)
+		return false;
 	{
 		Taken		t = ReadTaken();
 
@@ -534,6 +547,21 @@ Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, cons
 			DxRecordActivityOutcome(t.instance_id, t.execution_id, t.activity_id, false, DxJbEnd(&b));
 		}
 	}
+	return true;
+}
+
+/* complete_task / fail_task: FinishTask for the call's task id and lease token */
+static bool
+Finish(FunctionCallInfo fcinfo, Caller *caller, bool failed, Jsonb *result, const char *error)
+{
+	Datum		values[4];
+	DxEngineSave save;
+	bool		found;
+
+	TaskArgs(fcinfo, values);
+	SPI_connect();
+	DxEngineBegin(&save);
+	found = FinishTask(caller, values[2], values[3], failed, result, error);
 	DxEngineEnd(&save);
 	SPI_finish();
 	return found;
@@ -548,6 +576,61 @@ duroxide_complete_task(PG_FUNCTION_ARGS)
 
 	DxCheckPayload("task result", result);
 	PG_RETURN_BOOL(Finish(fcinfo, &caller, false, result, NULL));
+}
+
+/*
+ * SQL: duroxide.complete_tasks(task_ids bigint[], lease_tokens uuid[],
+ * results jsonb[]) RETURNS boolean[] -- complete_task for each position, in
+ * one call and one transaction: element i of the result is what
+ * complete_task(task_ids[i], lease_tokens[i], results[i]) would return.
+ * Every result is checked against duroxide.max_payload_size first, so an
+ * oversized one records none of them.
+ */
+Datum
+duroxide_complete_tasks(PG_FUNCTION_ARGS)
+{
+	Caller		caller = CheckCaller("complete tasks");
+	Datum	   *ids;
+	Datum	   *tokens;
+	Datum	   *results;
+	bool	   *id_nulls;
+	bool	   *token_nulls;
+	bool	   *result_nulls;
+	int			n,
+				ntokens,
+				nresults;
+	Datum	   *out;
+	DxEngineSave save;
+
+	Required(fcinfo, 0, "task_ids");
+	Required(fcinfo, 1, "lease_tokens");
+	Required(fcinfo, 2, "results");
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, true, 'd', &ids, &id_nulls, &n);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), UUIDOID, UUID_LEN, false, 'c', &tokens, &token_nulls, &ntokens);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, 'i', &results, &result_nulls, &nresults);
+	if (ntokens != n || nresults != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task_ids, lease_tokens and results must have the same length (got %d, %d and %d)",
+						n, ntokens, nresults)));
+	for (int i = 0; i < n; i++)
+	{
+		if (id_nulls[i] || token_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("task_ids and lease_tokens must not contain nulls (position %d)", i + 1)));
+		if (!result_nulls[i])
+			DxCheckPayload(psprintf("task result %d", i + 1), DatumGetJsonbP(results[i]));
+	}
+	out = palloc(sizeof(Datum) * (n + 1));
+	SPI_connect();
+	DxEngineBegin(&save);
+	for (int i = 0; i < n; i++)
+		out[i] = BoolGetDatum(FinishTask(&caller, ids[i], tokens[i], false,
+										 result_nulls[i] ? NULL : DatumGetJsonbP(results[i]), NULL));
+	DxEngineEnd(&save);
+	SPI_finish();
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BOOLOID, 1, true, 'c'));
 }
 
 /* SQL: duroxide.fail_task(task_id, lease_token, error) */
