@@ -102,6 +102,8 @@ export interface WorkerOptions extends ConnectionOptions {
   register?: boolean;
   /** Connections of the reporting pool (default min(4, concurrency) + 1); claiming has its own. */
   poolSize?: number;
+  /** Reporting statements in flight at once (default 2); outcomes arriving meanwhile go together in the next one. */
+  reportConcurrency?: number;
   /** Reconnect backoff (defaults 100 ms doubling up to 5000 ms, with jitter). */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; factor?: number };
   /** Where ctx.traceX lines go (default: console). */
@@ -147,6 +149,10 @@ export interface WorkerStats {
   released: number;
   lost: number;
   reconnects: number;
+  /** claim_tasks calls made */
+  claimCalls: number;
+  /** statements that reported outcomes (each one or more complete_task / fail_task calls in one transaction) */
+  reportCalls: number;
 }
 
 export class Worker {

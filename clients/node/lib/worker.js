@@ -19,6 +19,74 @@ const FAIL_SQL = 'SELECT duroxide.fail_task($1, $2, $3) AS ok';
 const HEARTBEAT_SQL = 'SELECT duroxide.heartbeat_task($1, $2, $3) AS ok';
 const RELEASE_SQL = 'SELECT duroxide.release_task($1, $2) AS ok';
 const REGISTER_SQL = 'SELECT duroxide.register_external_activity($1, $2)';
+// several outcomes in one statement (one transaction, one commit): each row
+// is one complete_task or fail_task call, in the order given
+const REPORT_BATCH_SQL =
+  'SELECT CASE WHEN t.ok THEN duroxide.complete_task(t.id, t.token, t.result) ' +
+  'ELSE duroxide.fail_task(t.id, t.token, t.error) END AS ok ' +
+  'FROM unnest($1::bigint[], $2::uuid[], $3::boolean[], $4::jsonb[], $5::text[]) WITH ORDINALITY ' +
+  'AS t(id, token, ok, result, error, n) ORDER BY t.n';
+
+// Outcomes to report are sent at once when a connection is free; those that
+// arrive while maxInFlight batches are under way wait and go together in the
+// next one, so a busy worker commits many outcomes per transaction and an
+// idle one adds no delay.  A batch that fails with anything but a connection
+// error is sent again one outcome at a time, so that each gets its own error.
+class Reporter {
+  constructor(pool, maxInFlight, maxBatch, stats) {
+    this.pool = pool;
+    this.stats = stats;
+    this.maxInFlight = maxInFlight;
+    this.maxBatch = maxBatch;
+    this.queue = [];
+    this.inFlight = 0;
+  }
+  // resolves with complete_task's / fail_task's boolean, rejects with the error
+  submit(id, token, outcome) {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id, token, outcome, resolve, reject });
+      this._kick();
+    });
+  }
+  _kick() {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      this.stats.reportCalls++;
+      this._send(batch).finally(() => {
+        this.inFlight--;
+        this._kick();
+      });
+    }
+  }
+  async _send(batch) {
+    if (batch.length === 1) {
+      const e = batch[0];
+      try {
+        const r = e.outcome.ok
+          ? await this.pool.query(COMPLETE_SQL, [e.id, e.token, e.outcome.json])
+          : await this.pool.query(FAIL_SQL, [e.id, e.token, e.outcome.error]);
+        e.resolve(r.rows[0].ok);
+      } catch (err) {
+        e.reject(err);
+      }
+      return;
+    }
+    try {
+      const r = await this.pool.query(REPORT_BATCH_SQL, [
+        batch.map((e) => e.id), batch.map((e) => e.token), batch.map((e) => e.outcome.ok),
+        batch.map((e) => (e.outcome.ok ? e.outcome.json : null)), batch.map((e) => (e.outcome.ok ? null : e.outcome.error)),
+      ]);
+      batch.forEach((e, i) => e.resolve(r.rows[i].ok));
+    } catch (err) {
+      if (isConnectionError(err)) {
+        for (const e of batch) e.reject(err);
+        return;
+      }
+      await Promise.all(batch.map((e) => this._send([e])));
+    }
+  }
+}
 // what start() checks before anything else, for clear errors
 const PRECHECK_SQL =
   "SELECT current_user AS role, current_database() AS db, " +
@@ -116,6 +184,7 @@ class Worker {
     this._cfg = pgConfig(opts, `pg-duroxide worker ${this.workerId}`.slice(0, 63));
     this._target = targetOf(this._cfg);
     this._poolSize = opts.poolSize || Math.min(4, this.concurrency) + 1;
+    this._reportConcurrency = opts.reportConcurrency || 1;
     this._activities = new Map();
     this._active = new Map(); // task_id -> task
     this._state = 'new'; // new | starting | running | stopping | stopped
@@ -125,7 +194,7 @@ class Worker {
     this._claimPid = null;
     this._claimInFlight = false;
     this._pendingReleases = [];
-    this._stats = { claimed: 0, completed: 0, failed: 0, released: 0, lost: 0, reconnects: 0 };
+    this._stats = { claimed: 0, completed: 0, failed: 0, released: 0, lost: 0, reconnects: 0, claimCalls: 0, reportCalls: 0 };
     if (opts.handleSignals) this._installSignalHandlers(opts.handleSignals);
   }
 
@@ -138,7 +207,7 @@ class Worker {
     return this;
   }
 
-  /** Counters since start: claimed, completed, failed, released, lost, reconnects. */
+  /** Counters since start: claimed, completed, failed, released, lost, reconnects, claimCalls, reportCalls. */
   get stats() {
     return Object.assign({ running: this._active.size }, this._stats);
   }
@@ -154,6 +223,8 @@ class Worker {
     this._state = 'starting';
     this._pool = new pg.Pool(Object.assign({}, this._cfg, { max: this._poolSize }));
     this._pool.on('error', (err) => this._log.debug(`idle connection closed: ${err.message}`));
+    // one pool connection stays free for heartbeats and releases
+    this._reporter = new Reporter(this._pool, Math.min(this._reportConcurrency, Math.max(1, this._poolSize - 1)), 256, this._stats);
     try {
       await this._precheck();
       if (this.registerOnStart) {
@@ -250,17 +321,28 @@ class Worker {
   async _claimLoop() {
     const backoff = new Backoff(this._backoffOpts);
     let hadError = false;
+    let gathered = false;
     while (this._state === 'running') {
       const free = this.concurrency - this._active.size;
       if (free <= 0) {
         await this._waitForSlot();
         continue;
       }
+      // a busy worker: give the other running handlers a moment (2 ms) to
+      // finish too, so that one claim takes several tasks (fewer claim
+      // transactions); an idle one claims at once
+      if (!gathered && this._active.size > 0 && free < Math.ceil(this.concurrency / 2)) {
+        gathered = true;
+        await Promise.race([this._waitForSlot(), sleep(2)]);
+        continue;
+      }
+      gathered = false;
       let rows;
       try {
         const client = await this._claimConnection();
         if (this._state !== 'running') break;
         this._claimInFlight = true;
+        this._stats.claimCalls++;
         const r = await client.query(CLAIM_SQL, [this.taskQueue, this.workerId, free, this.leaseMs, this.pollWaitMs]);
         rows = r.rows;
         if (hadError) {
@@ -358,10 +440,7 @@ class Worker {
     const giveUpAt = Math.max(task.leaseDeadline, Date.now()) + this.leaseMs;
     for (;;) {
       try {
-        const r = outcome.ok
-          ? await this._pool.query(COMPLETE_SQL, [task.id, task.token, outcome.json])
-          : await this._pool.query(FAIL_SQL, [task.id, task.token, outcome.error]);
-        const ok = r.rows[0].ok;
+        const ok = await this._reporter.submit(task.id, task.token, outcome);
         if (ok) this._stats[outcome.ok ? 'completed' : 'failed']++;
         else {
           this._stats.lost++;

@@ -97,6 +97,17 @@ async function setupOrchestrations() {
         END LOOP;
         RETURN duroxide.await_all(tasks);
     END $$;
+    -- the same with await_all_settled: [{"ok": v} | {"error": msg}, ...]
+    CREATE OR REPLACE FUNCTION node_test.fan_settled(ctx duroxide.context, input jsonb) RETURNS jsonb
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        tasks duroxide.task[] := '{}';
+    BEGIN
+        FOR i IN 1..(input->>'n')::int LOOP
+            tasks := tasks || duroxide.schedule_activity(ctx, input->>'activity', to_jsonb(i));
+        END LOOP;
+        RETURN duroxide.await_all_settled(tasks);
+    END $$;
     -- wait for event "go", then return its data (for raiseEvent)
     CREATE OR REPLACE FUNCTION node_test.wait_go(ctx duroxide.context, input jsonb) RETURNS jsonb
     LANGUAGE plpgsql AS $$
@@ -112,6 +123,7 @@ async function setupOrchestrations() {
   await sql(`SELECT duroxide.register_orchestration('NodeCatchOne', 'node_test.catch_one')`);
   await sql(`SELECT duroxide.register_orchestration('NodeFan', 'node_test.fan')`);
   await sql(`SELECT duroxide.register_orchestration('NodeWaitGo', 'node_test.wait_go')`);
+  await sql(`SELECT duroxide.register_orchestration('NodeFanSettled', 'node_test.fan_settled')`);
   await sql(`SELECT duroxide.register_activity('NodeEcho', 'node_test.echo')`);
 }
 

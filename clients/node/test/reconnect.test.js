@@ -85,6 +85,10 @@ test('the worker retries with backoff while connections are refused, then claims
   workers.push(w);
   w.registerActivity(name, async (ctx, i) => i + 1);
   await w.start();
+  // one task through the worker first: it is claiming on its own connection
+  const first = H.uniq('first');
+  await client.startOrchestration(first, 'NodeCallOne', { activity: name, input: 0 });
+  assert.equal((await client.waitForOrchestration(first, 30000)).output, 1);
   const id = H.uniq('patient');
   // no new connection for the worker's role; drop the ones it has
   await H.sql('ALTER ROLE node_member CONNECTION LIMIT 0');

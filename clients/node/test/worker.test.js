@@ -129,6 +129,35 @@ test('the concurrency limit holds: never more handlers at once than concurrency'
   await w.shutdown();
 });
 
+test('outcomes reported together land on their own tasks: a fan-out with failures and one oversized result', async () => {
+  const name = H.uniq('Mixed');
+  const w = makeWorker({ concurrency: 16 });
+  const big = 'x'.repeat(1100 * 1024); // more than duroxide.max_payload_size (1 MB)
+  w.registerActivity(name, async (ctx, i) => {
+    if (i === 7) return big;
+    if (i % 3 === 0) throw new Error(`no ${i}`);
+    return i * 2;
+  });
+  await w.start();
+  const id = H.uniq('mixed');
+  await client.startOrchestration(id, 'NodeFanSettled', { activity: name, n: 40 });
+  const st = await client.waitForOrchestration(id, 30000);
+  assert.equal(st.status, 'Completed', st.error);
+  assert.equal(st.output.length, 40);
+  for (let i = 1; i <= 40; i++) {
+    const r = st.output[i - 1];
+    if (i === 7) {
+      assert.match(r.error, /the database refused the result/, JSON.stringify(r).slice(0, 200));
+    } else if (i % 3 === 0) {
+      assert.deepEqual(r, { error: `no ${i}` });
+    } else {
+      assert.deepEqual(r, { ok: i * 2 });
+    }
+  }
+  await w.shutdown();
+  assert.ok(w.stats.reportCalls < 40, `outcomes went together (${w.stats.reportCalls} statements for 40)`);
+});
+
 test('leases are extended while a handler runs longer than leaseMs', async () => {
   const name = H.uniq('Long');
   const w = makeWorker({ leaseMs: 600, concurrency: 2 });
