@@ -156,6 +156,21 @@ SELECT status, output FROM duroxide.wait_for_orchestration('ext-timeout', 30000)
 SELECT event_type, data - 'retry_delay_ms' AS data FROM duroxide.get_history('ext-timeout')
  WHERE event_type LIKE 'Activity%' ORDER BY event_id;
 
+-- section: a failure reported by fail_task is retried by the retry policy: the
+-- next attempt is a new task of the same activity_id
+SELECT duroxide.start_orchestration('ext-retry', 'ExtCallRetry',
+    '{"activity": "ExtEcho", "arg": 6, "retry": {"maxAttempts": 2, "backoff": "none"}}');
+SELECT task_id AS t10, lease_token AS l10, activity_id AS a10, attempt FROM duroxide.claim_tasks('ext-q', 'worker-a', 1, 30000, 30000) \gset
+\echo attempt :attempt
+SELECT duroxide.fail_task(:t10, :'l10', 'try again');
+SELECT task_id <> :t10 AS new_task, activity_id = :a10 AS same_activity, attempt, lease_token AS l11, task_id AS t11
+  FROM duroxide.claim_tasks('ext-q', 'worker-a', 1, 30000, 30000) \gset
+\echo :new_task :same_activity :attempt
+SELECT duroxide.complete_task(:t11, :'l11', '"second time"');
+SELECT status, output FROM duroxide.wait_for_orchestration('ext-retry', 30000);
+SELECT event_type, data->>'error' AS error FROM duroxide.get_history('ext-retry')
+ WHERE event_type = 'ActivityAttemptFailed';
+
 -- section: after duroxide.max_attempts (10) deliveries without an outcome the
 -- attempt fails as poison
 SELECT duroxide.start_orchestration('ext-poison', 'ExtCall', '{"activity": "ExtEcho", "arg": 5}');
@@ -277,6 +292,6 @@ SELECT duroxide.complete_task(-1, gen_random_uuid(), '1'), duroxide.fail_task(-1
 
 -- section: clean up
 SELECT duroxide.delete_instance(i, true)
-  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-fan2', 'ext-timeout', 'ext-poison',
+  FROM unnest(ARRAY['ext-1', 'ext-2', 'ext-3', 'ext-indb', 'ext-fan', 'ext-fan2', 'ext-timeout', 'ext-retry', 'ext-poison',
                     'ext-race', 'ext-cancel', 'ext-big', 'ext-notext']) i;
 SELECT count(*) AS tasks_left FROM duroxide.worker_queue WHERE task_queue IS NOT NULL;

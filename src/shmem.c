@@ -467,6 +467,30 @@ DxQueueHash(const char *task_queue)
 	return h ? h : 1;
 }
 
+/* before_shmem_exit: a backend that exits while waiting (FATAL) leaves no wait behind */
+static void
+ClearWaitAtExit(int code, Datum arg)
+{
+	DxWaiterUnregister();
+}
+
+/* publish what this backend waits for in its waiter cell */
+static void
+PublishWait(uint32 hash)
+{
+	static bool exit_callback_registered = false;
+
+	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
+		return;
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(ClearWaitAtExit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, hash);
+	pg_memory_barrier();
+}
+
 /* ask for the claim_tasks waiters of a queue to be woken when this transaction commits */
 void
 DxRequestQueueWake(const char *task_queue)
@@ -488,20 +512,14 @@ DxRequestQueueWake(const char *task_queue)
 void
 DxQueueWaiterRegister(const char *task_queue)
 {
-	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
-		return;
-	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, DxQueueHash(task_queue));
-	pg_memory_barrier();
+	PublishWait(DxQueueHash(task_queue));
 }
 
 /* this backend now waits for an instance: publish it */
 void
 DxWaiterRegister(const char *instance_id)
 {
-	if (dx_shared == NULL || MyProc == NULL || DxMyProcNumber() >= dx_shared->nwaiters)
-		return;
-	pg_atomic_write_u32(&dx_shared->waiters[DxMyProcNumber()].hash, DxInstanceHash(instance_id));
-	pg_memory_barrier();
+	PublishWait(DxInstanceHash(instance_id));
 }
 
 /* this backend no longer waits */

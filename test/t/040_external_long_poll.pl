@@ -104,7 +104,21 @@ $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $claimer->{run}->pump until $claimer->{stderr} =~ /canceling statement/ || $claimer->{timeout}->is_expired;
 like($claimer->{stderr}, qr/canceling statement due to user request/, 'a cancelled claim reports the cancel');
 $claimer->{stderr} = '';
-$claimer->quit;
+
+# pg_terminate_backend ends a waiting claim's session, and nothing else
+start_claim();
+claimer_waits('terminate');
+$pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%claim_tasks(''lp''%' AND pid <> pg_backend_pid()});
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok( $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+	'a terminated claim exits');
+ok($node->log_contains(qr/terminating connection due to administrator command/, $log_offset),
+	'as terminated by an administrator');
+ok(!$node->log_contains(qr/server process .* was terminated|terminating any other active server processes/, $log_offset),
+	'no crash restart');
+eval { $claimer->quit; };
 $claimer = $node->background_psql('postgres');
 is($claimer->query_safe(q{SELECT count(*) FROM duroxide.claim_tasks('lp', 'tap', 1, 30000, 0)}),
 	'0', 'a new session claims normally');
