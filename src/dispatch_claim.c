@@ -20,6 +20,12 @@
 #include "util.h"
 #include "worker.h"
 
+/* the columns of a claimed instance row, in ReadClaimed's order */
+#define CLAIM_COLUMNS \
+	"i.instance_id, i.orchestration_name, i.orchestration_version, i.status, i.execution_id, i.input," \
+	" i.parent_instance_id, i.parent_execution_id, i.parent_event_id, i.replay_mark, i.claim_count, i.owner::oid," \
+	" i.waiting_on, i.history_len, i.created_at"
+
 /*
  * Candidates: the instances of the oldest visible messages (a window of $1
  * rows read from orchestrator_queue_visible_idx), leaving out $2, with the

@@ -72,6 +72,19 @@ DxSpiInt(int row, int col, int64 dflt)
 	return type == INT8OID ? DatumGetInt64(d) : DatumGetInt32(d);
 }
 
+/*
+ * An array of n elements of size bytes with room for one more: doubled when
+ * full (*max elements), first elements at first, in the current context.
+ */
+static void *
+Grow(void *array, int n, int *max, Size size, int first)
+{
+	if (n < *max)
+		return array;
+	*max = *max ? *max * 2 : first;
+	return array ? repalloc(array, size * *max) : palloc(size * *max);
+}
+
 static void HistRows(Instance *insts, int *which);
 static void LoadMessagesAndHistories(Instance *insts, int n, MemoryContext batch_cxt);
 
@@ -113,12 +126,7 @@ LoadMessagesAndHistories(Instance *insts, int n, MemoryContext batch_cxt)
 		Instance   *inst = &insts[DxSpiInt(r, 1, 1) - 1];
 		Message    *m;
 
-		if (inst->nmsgs == inst->maxmsgs)
-		{
-			inst->maxmsgs = inst->maxmsgs ? inst->maxmsgs * 2 : 8;
-			inst->msgs = inst->msgs ? repalloc(inst->msgs, sizeof(Message) * inst->maxmsgs)
-				: palloc(sizeof(Message) * inst->maxmsgs);
-		}
+		inst->msgs = Grow(inst->msgs, inst->nmsgs, &inst->maxmsgs, sizeof(Message), 8);
 		m = &inst->msgs[inst->nmsgs++];
 		m->id = DxSpiInt(r, 2, 0);
 		m->execution_id = (int32) DxSpiInt(r, 3, 0);
@@ -164,12 +172,7 @@ HistRows(Instance *insts, int *which)
 		HistRow    *h;
 		char	   *type;
 
-		if (inst->nhist == inst->maxhist)
-		{
-			inst->maxhist = inst->maxhist ? inst->maxhist * 2 : 16;
-			inst->hist = inst->hist ? repalloc(inst->hist, sizeof(HistRow) * inst->maxhist)
-				: palloc(sizeof(HistRow) * inst->maxhist);
-		}
+		inst->hist = Grow(inst->hist, inst->nhist, &inst->maxhist, sizeof(HistRow), 16);
 		h = &inst->hist[inst->nhist++];
 		h->event_id = DxSpiInt(r, 2, 0);
 		type = DxSpiText(r, 3);
