@@ -590,8 +590,12 @@ class Worker {
       clearTimeout(timer);
     }
     this._state = 'stopped';
-    this._dropClaimConnection();
-    await this._pool.end().catch(() => {});
+    const claim = this._claimClient;
+    this._claimClient = null;
+    await Promise.all([
+      claim ? claim.end().catch(() => {}) : null,
+      this._pool.end().catch(() => {}),
+    ]);
     if (this._signalCleanup) this._signalCleanup();
   }
 

@@ -293,9 +293,12 @@ test('shutdown ends a waiting long poll at once', async () => {
   const t0 = Date.now();
   await w.shutdown();
   assert.ok(Date.now() - t0 < 3000, `shutdown took ${Date.now() - t0} ms`);
-  const rows = await H.sql("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1",
-    [`pg-duroxide worker ${w.workerId}`.slice(0, 63)]);
-  assert.equal(rows[0].n, 0, 'no connection left open');
+  // the connections are closed (their backends exit right after)
+  await H.waitFor(async () => {
+    const rows = await H.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+      [`pg-duroxide worker ${w.workerId}`.slice(0, 63)]);
+    return rows[0].n === 0;
+  }, { timeoutMs: 5000, what: 'no connection of the worker left' });
 });
 
 test('a task of the queue without a handler in this worker fails with a message naming it', async () => {
