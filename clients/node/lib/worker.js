@@ -186,7 +186,8 @@ class Worker {
     this._poolSize = opts.poolSize || Math.min(4, this.concurrency) + 1;
     this._reportConcurrency = opts.reportConcurrency || 1;
     this._activities = new Map();
-    this._active = new Map(); // task_id -> task
+    this._active = new Map(); // task_id -> task, from its claim until its outcome is reported
+    this._running = 0; // handlers running (what concurrency limits)
     this._state = 'new'; // new | starting | running | stopping | stopped
     this._slotWaiters = [];
     this._stopController = new AbortController();
@@ -209,7 +210,7 @@ class Worker {
 
   /** Counters since start: claimed, completed, failed, released, lost, reconnects, claimCalls, reportCalls. */
   get stats() {
-    return Object.assign({ running: this._active.size }, this._stats);
+    return Object.assign({ running: this._running }, this._stats);
   }
 
   /**
@@ -323,15 +324,17 @@ class Worker {
     let hadError = false;
     let gathered = false;
     while (this._state === 'running') {
-      const free = this.concurrency - this._active.size;
-      if (free <= 0) {
+      const free = this.concurrency - this._running;
+      // a handler's slot frees when it returns, while its outcome is being
+      // reported; but no more than 4 x concurrency outcomes wait for that
+      if (free <= 0 || this._active.size - this._running >= 4 * this.concurrency) {
         await this._waitForSlot();
         continue;
       }
       // a busy worker: give the other running handlers a moment (2 ms) to
       // finish too, so that one claim takes several tasks (fewer claim
       // transactions); an idle one claims at once
-      if (!gathered && this._active.size > 0 && free < Math.ceil(this.concurrency / 2)) {
+      if (!gathered && this._running > 0 && free < Math.ceil(this.concurrency / 2)) {
         gathered = true;
         await Promise.race([this._waitForSlot(), sleep(2)]);
         continue;
@@ -390,14 +393,25 @@ class Worker {
       hbInFlight: null,
     };
     this._active.set(task.id, task);
+    this._running++;
+    task.handlerRunning = true;
     task.timer = setInterval(() => {
       this._heartbeat(task, false).catch(() => {});
     }, this.heartbeatIntervalMs);
     task.finished = this._execute(task).finally(() => {
       clearInterval(task.timer);
+      this._handlerDone(task);
       this._active.delete(task.id);
       this._slotFreed();
     });
+  }
+
+  // the handler has returned: its slot is free (the outcome may still be reported)
+  _handlerDone(task) {
+    if (!task.handlerRunning) return;
+    task.handlerRunning = false;
+    this._running--;
+    this._slotFreed();
   }
 
   // run the handler, then report its outcome
@@ -422,6 +436,7 @@ class Worker {
       outcome = { ok: false, error: errorText(err).slice(0, MAX_ERROR_TEXT) };
     }
     clearInterval(task.timer);
+    this._handlerDone(task);
     if (task.state === 'released') return; // shutdown gave it back
     if (task.state === 'lost' && task.lostDefinitely) {
       this._log.debug(`task ${task.id}: outcome dropped (the lease was lost)`);
