@@ -38,7 +38,10 @@ OBJS = \
 	src/external.o \
 	src/worker.o \
 	src/sandbox.o \
-	src/protocol.o
+	src/protocol.o \
+	src/diagram.o \
+	src/cron.o \
+	src/schedule.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

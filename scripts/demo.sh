@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/demo.sh -- the demo: two example workflows on a private server.
 #
-#   bash scripts/demo.sh
+#   bash scripts/demo.sh [DIAGRAM_FILE]
 #
 # Builds and installs duroxide (scripts/setup.sh), creates a throw-away
 # PostgreSQL 15 cluster in a temporary directory (unix socket only, in that
@@ -12,14 +12,28 @@
 #   2. examples/approval.sql  ApprovalWorkflow, approved by an event raised
 #                             from another session -> decision "approved";
 #                             and one nobody approves -> "timed_out"
+#   3. duroxide.history_diagram('approval-1'): the approved run as an SVG
+#      timeline, written to DIAGRAM_FILE (the first argument; default a new
+#      file in $TMPDIR or /tmp), whose path the demo prints.  The README's
+#      picture, docs/img/approval.svg, is this file:
+#        bash scripts/demo.sh docs/img/approval.svg
 # The server is stopped and the directory removed on exit, whatever happens.
 # Exits non-zero if any output is not the expected one.
 #
-# Environment: DEMO_PORT (default 5499), KEEP_DEMO=1 keeps the directory.
+# Environment: DEMO_PORT (default 5499), KEEP_DEMO=1 keeps the directory,
+# PG_CONFIG (default PostgreSQL 15's) the installation to build into and run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+export PG_CONFIG
+PG_BIN="$("$PG_CONFIG" --bindir)"
+# where the diagram goes: made absolute now, before anything changes directory
+DIAGRAM_FILE="${1:-}"
+if [ -n "$DIAGRAM_FILE" ]; then
+    case "$DIAGRAM_FILE" in /*) ;; *) DIAGRAM_FILE="$PWD/$DIAGRAM_FILE" ;; esac
+    [ -d "$(dirname "$DIAGRAM_FILE")" ] || { echo "no directory for $DIAGRAM_FILE"; exit 1; }
+fi
 PORT="${DEMO_PORT:-5499}"
 DB=duroxide_demo
 RUN_USER=postgres
@@ -162,7 +176,17 @@ say "approval-1 output: $approval"
     fail "approval-1 was not approved by bob: $approval"
 
 # ---------------------------------------------------------------------------
-step "3. ApprovalWorkflow, nobody answers within 2 seconds"
+step "3. approval-1 as a picture: duroxide.history_diagram"
+[ "$(value "SELECT xml_is_well_formed_document(duroxide.history_diagram('approval-1'))")" = t ] ||
+    fail "the diagram of approval-1 is not a well-formed XML document"
+[ -n "$DIAGRAM_FILE" ] || DIAGRAM_FILE="$(mktemp --suffix=.svg "${TMPDIR:-/tmp}/duroxide-approval-1.XXXXXX")"
+printf '%s\n' "$(value "SELECT duroxide.history_diagram('approval-1')")" > "$DIAGRAM_FILE"
+say "approval-1 as a Mermaid gantt chart (duroxide.history_diagram('approval-1', 'mermaid')):"
+value "SELECT duroxide.history_diagram('approval-1', 'mermaid')" | sed '/^$/d; s/^/  /'
+say "the SVG timeline of approval-1 is in $DIAGRAM_FILE"
+
+# ---------------------------------------------------------------------------
+step "4. ApprovalWorkflow, nobody answers within 2 seconds"
 run "SELECT duroxide.start_orchestration('approval-2', 'ApprovalWorkflow',
             '{\"requester\": \"carol\", \"item\": \"standing desk\", \"timeout_ms\": 2000}')"
 timed_out="$(value "SELECT output FROM duroxide.wait_for_orchestration('approval-2', 30000)")"
@@ -176,4 +200,4 @@ dpsql -c "SELECT id, instance_id, requester, item, status, decided_by FROM durox
   "approval-1=approved,approval-2=timed_out" ] || fail "the requests table does not hold the decisions"
 
 OK=1
-step "DEMO OK: hello-1 said \"$hello\", approval-1 was approved by bob, approval-2 timed out"
+step "DEMO OK: hello-1 said \"$hello\", approval-1 was approved by bob (diagram: $DIAGRAM_FILE), approval-2 timed out"

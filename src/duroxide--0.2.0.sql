@@ -741,6 +741,21 @@ COMMENT ON FUNCTION duroxide._protocol() IS
     'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
 REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
 
+/* ------------------------------------------------------------------------
+ * history_diagram (API §8.4): an execution's history as a picture
+ * ------------------------------------------------------------------------ */
+
+-- C (src/diagram.c): reads as the caller with search_path pinned, so table
+-- privileges and row-level security decide what it sees, as for get_history
+-- (another role's instance: "does not exist"); writes nothing.  Executable
+-- by duroxide_user (and so duroxide_admin), not by PUBLIC.
+CREATE FUNCTION duroxide.history_diagram(instance_id text, format text DEFAULT 'svg',
+                                         execution_id integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'duroxide_history_diagram' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide.history_diagram(text, text, integer) IS
+    'timeline of an execution (default: the current one): ''svg'' (a standalone SVG document) or ''mermaid'' (a gantt chart)';
+REVOKE ALL ON FUNCTION duroxide.history_diagram(text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION duroxide.history_diagram(text, text, integer) TO duroxide_user;
 -- external activities: workers outside the database (API.md section 7)
 /* ------------------------------------------------------------------------
  * External activities (src/registration.c, src/external.c)
@@ -875,3 +890,104 @@ CREATE VIEW duroxide.task_queues WITH (security_invoker = true) AS
 COMMENT ON VIEW duroxide.task_queues IS
     'external task queues: pending and leased tasks the caller may see, and the oldest claimable one';
 GRANT SELECT ON duroxide.task_queues TO duroxide_user;
+
+/* ------------------------------------------------------------------------
+ * Schedules: recurring orchestrations fired by the engine (src/schedule.c,
+ * expressions and fire times: src/cron.c)
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE duroxide.schedule_entries (
+    schedule_name       text PRIMARY KEY,
+    -- five-field cron expression, a macro (@daily) or @every <interval>
+    schedule            text NOT NULL,
+    orchestration_name  text NOT NULL,
+    input               jsonb,
+    -- NULL: the highest registered version at each run
+    version             text,
+    overlap             text NOT NULL DEFAULT 'skip' CHECK (overlap IN ('skip', 'allow')),
+    -- a name of the tz database (cron fields are local times there)
+    time_zone           text NOT NULL DEFAULT 'UTC',
+    paused              boolean NOT NULL DEFAULT false,
+    -- @every: runs at anchor + k * interval (k >= 1); the creation time
+    anchor              timestamptz NOT NULL,
+    -- the next fire time; NULL: it will never fire again (last_error says why)
+    next_run_at         timestamptz,
+    -- the fire time and instance of the last run started
+    last_run_at         timestamptz,
+    last_instance_id    text,
+    -- why the last fire time started no run (NULL: it did)
+    last_error          text,
+    owner               regrole NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX schedule_entries_due_idx ON duroxide.schedule_entries (next_run_at) WHERE NOT paused;
+SELECT pg_catalog.pg_extension_config_dump('duroxide.schedule_entries', '');
+
+-- C (src/schedule.c), executable by PUBLIC: each checks its caller itself
+-- (membership of duroxide_user or duroxide_admin; create_schedule: the
+-- registration and EXECUTE on its function, as start_orchestration; the
+-- others: the schedule as row-level security shows it), then writes with
+-- the engine's rights
+CREATE FUNCTION duroxide.create_schedule(schedule_name text, schedule text, orchestration_name text,
+                                         input jsonb DEFAULT NULL, version text DEFAULT NULL,
+                                         overlap text DEFAULT 'skip', time_zone text DEFAULT 'UTC')
+RETURNS void AS 'MODULE_PATHNAME', 'duroxide_create_schedule' LANGUAGE C;
+COMMENT ON FUNCTION duroxide.create_schedule(text, text, text, jsonb, text, text, text) IS
+    'start orchestration_name as instance <schedule_name>@<fire time UTC> at each fire time of schedule (cron or @every <interval>)';
+CREATE FUNCTION duroxide.drop_schedule(schedule_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_drop_schedule' LANGUAGE C;
+CREATE FUNCTION duroxide.pause_schedule(schedule_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_pause_schedule' LANGUAGE C;
+CREATE FUNCTION duroxide.resume_schedule(schedule_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'duroxide_resume_schedule' LANGUAGE C;
+
+-- internal: fire what is due at now in the caller's transaction (tests,
+-- operators); the next n fire times of an expression (tests of src/cron.c).
+-- Superusers only.
+CREATE FUNCTION duroxide._fire_schedules(now timestamptz DEFAULT now()) RETURNS integer
+    AS 'MODULE_PATHNAME', 'duroxide_fire_schedules' LANGUAGE C;
+CREATE FUNCTION duroxide._schedule_next_runs(schedule text, time_zone text, after timestamptz, n integer,
+                                             anchor timestamptz DEFAULT NULL)
+RETURNS SETOF timestamptz
+    AS 'MODULE_PATHNAME', 'duroxide_schedule_next_runs' LANGUAGE C;
+REVOKE ALL ON FUNCTION duroxide._fire_schedules(timestamptz),
+    duroxide._schedule_next_runs(text, text, timestamptz, integer, timestamptz) FROM PUBLIC;
+
+CREATE VIEW duroxide.schedules WITH (security_invoker = true) AS
+    SELECT s.schedule_name, s.schedule, s.orchestration_name, s.version, s.overlap, s.time_zone,
+           s.paused, CASE WHEN s.paused THEN NULL ELSE s.next_run_at END AS next_run_at,
+           s.last_run_at, s.last_instance_id, s.owner, s.last_error
+      FROM duroxide.schedule_entries s;
+COMMENT ON VIEW duroxide.schedules IS
+    'schedules (a non-admin role sees only its own); next_run_at is NULL while paused';
+
+-- read only for duroxide_user, under row-level security; written only by
+-- the schedule functions and the dispatchers (engine rights)
+REVOKE ALL ON duroxide.schedule_entries, duroxide.schedules FROM PUBLIC;
+GRANT SELECT ON duroxide.schedule_entries, duroxide.schedules TO duroxide_user;
+ALTER TABLE duroxide.schedule_entries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY schedule_entries_owner ON duroxide.schedule_entries
+    USING (owner = current_user::regrole OR duroxide._is_admin());
+
+-- an instance id <name>@... is the id of a run of schedule <name>: no role
+-- but the schedule's owner may take it (a squatted id would keep the run
+-- from starting).  Fires only for ids with "@"; reads with the inserting
+-- role's rights, which are the engine's (client functions, dispatchers).
+CREATE FUNCTION duroxide._schedule_id_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s_name text := split_part(NEW.instance_id, '@', 1);
+    s_owner regrole;
+BEGIN
+    SELECT s.owner INTO s_owner FROM duroxide.schedule_entries s WHERE s.schedule_name = s_name;
+    IF FOUND AND s_owner <> NEW.owner THEN
+        RAISE EXCEPTION 'instance id "%" is reserved for the runs of schedule "%"', NEW.instance_id, s_name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Ids <schedule_name>@<time> are started by the schedule only; choose another instance id.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION duroxide._schedule_id_check() FROM PUBLIC;
+CREATE TRIGGER instances_schedule_id BEFORE INSERT ON duroxide.instances
+    FOR EACH ROW WHEN (NEW.instance_id LIKE '%@%') EXECUTE FUNCTION duroxide._schedule_id_check();

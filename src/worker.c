@@ -68,6 +68,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "schedule.h"
 #include "shmem.h"
 #include "util.h"
 #include "worker.h"
@@ -647,8 +648,11 @@ duroxide_worker_main(Datum arg)
 			ereport(LOG,
 					(errmsg("%s: extension duroxide was %s in database \"%s\"; restarting the worker",
 							name,
+							/* a re-created one found while locking reads as absent with its oid */
+							state == DX_EXT_READY ||
+							(state == DX_EXT_ABSENT && OidIsValid(extoid)) ?
+							"dropped and created again" :
 							state == DX_EXT_ABSENT ? "dropped" :
-							state == DX_EXT_READY ? "dropped and created again" :
 							"changed to another version",
 							duroxide_database)));
 			ExtensionUnlock();
@@ -686,6 +690,8 @@ duroxide_worker_main(Datum arg)
 			}
 			DxSlotSetState(DX_STATE_BUSY, NULL);
 			found = DxRunBatch(work, slot, &sleep_ms);
+			if (work == &DxDispatcherWork)
+				DxScheduleTick(number, found, &sleep_ms);
 			if (!found)
 				ExtensionUnlock();	/* never sleep holding it */
 			DxSlotSetState(DX_STATE_IDLE, NULL);
