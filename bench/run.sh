@@ -29,7 +29,7 @@ ROOT="$(dirname "$BENCH_DIR")"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 
 # ---------------------------------------------------------------- options
-ALL_SCENARIOS="tps,latency,hello,hello2db,hellobatch,chain10,chain100,chain1000,fan100,fanslow,backlog,memory"
+ALL_SCENARIOS="tps,latency,hello,hello2db,hellobatch,chain10,chain100,chain1000,fan100,fanslow,xlatency,xhello,xfan100,backlog,memory"
 QUICK=0
 BUILD=1
 SYSTEM=0
@@ -47,6 +47,7 @@ HELLO_BATCH=20              # starts per transaction in the HelloBatch scenario
 PEERS=1                     # run the DBOS peer (bench/peers/dbos) too
 PEER_TCP=0                  # the peer connects over 127.0.0.1 instead of the unix socket
 DBOS_POOL=""                # DBOS systemDatabasePoolSize ("" = the SDK's default, 10)
+X_CONC=16                   # the external worker's concurrency (xhello, xfan100, xlatency)
 
 usage() {
     cat <<EOF
@@ -64,6 +65,8 @@ usage: $0 [options]
   --peer-tcp            the peer connects over TCP (the instance then also
                         listens on 127.0.0.1) instead of the unix socket
   --dbos-pool N         the peer's systemDatabasePoolSize (default: the SDK's, 10)
+  --x-concurrency N     the external scenarios' Node.js worker concurrency (default $X_CONC)
+  --no-external         skip the external scenarios (xlatency, xhello, xfan100)
   --orchestration-concurrency N   duroxide.orchestration_concurrency (default $ORCH_CONC)
   --worker-concurrency N          duroxide.worker_concurrency (default $WORKER_CONC)
   --timeout SEC         per-scenario limit before it counts as failed (default $TIMEOUT)
@@ -94,6 +97,8 @@ while [ $# -gt 0 ]; do
         --no-peers) PEERS=0 ;;
         --peer-tcp) PEER_TCP=1 ;;
         --dbos-pool) DBOS_POOL="$2"; shift ;;
+        --x-concurrency) X_CONC="$2"; shift ;;
+        --no-external) NO_EXTERNAL=1 ;;
         --orchestration-concurrency) ORCH_CONC="$2"; shift ;;
         --worker-concurrency) WORKER_CONC="$2"; shift ;;
         --timeout) TIMEOUT="$2"; shift ;;
@@ -115,6 +120,9 @@ for s in ${SCENARIOS//,/ }; do
         *) echo "run.sh: unknown scenario $s (known: $ALL_SCENARIOS)" >&2; exit 2 ;;
     esac
 done
+if [ "${NO_EXTERNAL:-0}" = 1 ]; then
+    SCENARIOS="$(echo ",$SCENARIOS," | sed 's/,xlatency,/,/; s/,xhello,/,/; s/,xfan100,/,/; s/^,//; s/,$//')"
+fi
 want() { case ",$SCENARIOS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 # counts: full / quick
@@ -584,7 +592,10 @@ run_scenario() {
     per_start=$(( (count + clients * batch - 1) / (clients * batch) ))
     per_wait=$(( (count + clients - 1) / clients ))
     jobs=$(( clients < 2 ? clients : 2 ))
-    if [ "$orch" = Hello ]; then input="to_jsonb(n)"; else input="'{\"n\": $nparam}'::jsonb"; fi
+    case "$orch" in
+        Hello|XHello) input="to_jsonb(n)" ;;
+        *) input="'{\"n\": $nparam}'::jsonb" ;;
+    esac
 
     if [ "$batch" = 1 ]; then
         cat >"$TMP/$label-start.sql" <<EOF
@@ -811,6 +822,99 @@ replay_cost() {
     return 0
 }
 
+# ---------------------------------------------------------------- external
+# The external scenarios (bench/external/worker.js): one Node.js process
+# runs a pg-duroxide Worker (a copy of clients/node in $TMP with its
+# node_modules: the checkout's, or npm ci) at concurrency $X_CONC on task
+# queue 'bench' for the activity XEcho, while XHello / XFan run as Hello /
+# Fan do.  It is started before the first external scenario (start()
+# registers XEcho as external, then it long-polls claim_tasks) and stopped
+# (SIGTERM: shutdown()) after the last.
+X_PID=""; X_NODE_PID=""; X_NOTE=""; X_STATS=""
+X_LAT_MED=""; X_LAT_P95=""; X_LAT_MAX=""; X_LAT_N=0
+xworker_start() {
+    local node_major src="$ROOT/clients/node" dir="$TMP/xworker" i
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$node_major" -lt 18 ] || [ ! -f "$src/package.json" ]; then
+        X_NOTE="skipped: Node.js >= 18 and clients/node are needed (found: $(node --version 2>/dev/null || echo none))"
+        say "external scenarios $X_NOTE"
+        return 1
+    fi
+    mkdir -p "$dir"
+    tar -C "$src" --exclude=./test -cf - . | tar -C "$dir" -xf -
+    cp "$BENCH_DIR/external/worker.js" "$dir/bench-worker.js"
+    if [ ! -d "$dir/node_modules/pg" ]; then
+        say "external worker: npm ci in $dir"
+        if ! (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) >"$RESULTS/xworker-npm.log" 2>&1; then
+            tail -n 20 "$RESULTS/xworker-npm.log"
+            echo "run.sh: npm ci for clients/node failed (log: $RESULTS/xworker-npm.log; --no-external skips the external scenarios)" >&2
+            exit 1
+        fi
+    fi
+    chown -R postgres: "$dir"
+    as_pg env PGDATABASE=bench node "$dir/bench-worker.js" --client "$dir" --queue bench --concurrency "$X_CONC" \
+        >"$TMP/xworker.out" 2>"$TMP/xworker.err" &
+    X_PID=$!
+    BG_PIDS+=("$X_PID")
+    for i in $(seq 1 300); do
+        grep -q '^ready [0-9]*$' "$TMP/xworker.out" 2>/dev/null && break
+        kill -0 "$X_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    # the node process itself (X_PID is the shell around runuser)
+    X_NODE_PID="$(sed -n 's/^ready \([0-9][0-9]*\)$/\1/p' "$TMP/xworker.out" 2>/dev/null)"
+    if [ -z "$X_NODE_PID" ]; then
+        cat "$TMP/xworker.err"
+        echo "run.sh: the external worker did not start (--no-external skips the external scenarios)" >&2
+        exit 1
+    fi
+    BG_PIDS+=("$X_NODE_PID")
+    X_NOTE="pg-duroxide $(node -p "require('$dir/package.json').version") Worker in one Node $(node --version) process, concurrency $X_CONC, unix socket"
+    say "external worker: $X_NOTE (pid $X_NODE_PID)"
+    # one unmeasured round trip
+    q "SELECT duroxide.start_orchestration('x-warmup', 'XHello', '\"warmup\"')" >/dev/null
+    [ "$(q "SELECT status FROM duroxide.wait_for_orchestration('x-warmup', 60000)")" = Completed ] ||
+        { echo "run.sh: the external warm-up XHello did not complete" >&2; exit 1; }
+}
+xworker_stop() {
+    [ -n "$X_PID" ] || return 0
+    kill -TERM "$X_NODE_PID" 2>/dev/null || true
+    wait "$X_PID" 2>/dev/null || true
+    X_STATS="$(tail -n 1 "$TMP/xworker.out")"
+    say "external worker stopped: $X_STATS"
+    cp "$TMP/xworker.out" "$TMP/xworker.err" "$RESULTS/" 2>/dev/null || true
+    X_PID=""
+}
+# XHelloLatency: the latency test with XHello, on the idle instance (the
+# worker waits in claim_tasks' long poll)
+run_xlatency() {
+    local ok
+    q "CHECKPOINT" >/dev/null
+    printf '%s\n' "SELECT duroxide.start_orchestration('xlat-' || nextval('bench.start_seq'), 'XHello', '\"lat\"'::jsonb);" \
+        "SELECT status FROM duroxide.wait_for_orchestration('xlat-' || currval('bench.start_seq'), 60000);" >"$TMP/xlatency.sql"
+    chown postgres: "$TMP/xlatency.sql"
+    q "SELECT setval('bench.start_seq', 1, false)" >/dev/null
+    as_pg "$PGBIN/pgbench" -n -c 1 -t 10 -f "$TMP/xlatency.sql" bench >"$TMP/xlatency-warm.log" 2>&1 \
+        || { cat "$TMP/xlatency-warm.log"; exit 1; }
+    sleep 1
+    say "xlatency: $N_LATENCY sequential XHello start -> wait_for_orchestration round trips, one session"
+    as_pg "$PGBIN/pgbench" -n -c 1 -t "$N_LATENCY" -f "$TMP/xlatency.sql" -l --log-prefix="$TMP/log-xlat" bench \
+        >"$TMP/xlatency.log" 2>&1 || { cat "$TMP/xlatency.log"; exit 1; }
+    cat "$TMP"/log-xlat.* | awk '{print $3}' | sort -n >"$TMP/xlat.sorted"
+    read -r X_LAT_N X_LAT_MED X_LAT_P95 X_LAT_MAX < <(awk '{ v[NR] = $1 } END {
+        m = int((NR + 1) / 2); p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1;
+        printf "%d %.2f %.2f %.2f\n", NR, v[m] / 1000, v[p] / 1000, v[NR] / 1000 }' "$TMP/xlat.sorted")
+    ok=$(q "SELECT count(*) FROM duroxide.instances WHERE instance_id LIKE 'xlat-%'
+              AND status = 'Completed' AND output = '\"lat\"'")
+    if [ "$X_LAT_N" -ne "$N_LATENCY" ] || [ "$ok" -ne $(( N_LATENCY + 10 )) ]; then
+        say "XLATENCY FAILED: $X_LAT_N round trips logged, $ok of $(( N_LATENCY + 10 )) instances Completed with the right output"
+        FAILED=1
+        X_LAT_MED=""
+        return 0
+    fi
+    say "xlatency: median $X_LAT_MED ms, p95 $X_LAT_P95 ms, max $X_LAT_MAX ms"
+}
+
 # ---------------------------------------------------------------- FanSlow
 # After a burst of $N_BURST Hello instances (started and awaited as in the
 # Hello scenario), one FanSlow instance: N activities of $SLOW_SECONDS s
@@ -864,6 +968,15 @@ want chain1000  && run_peer     Chain1000    Chain 1000 "$N_CHAIN1000"  1000
 want fan100     && run_scenario Fan100       Fan   100  "$N_FAN100"     100
 want fan100     && run_peer     Fan100       Fan   100  "$N_FAN100"     100
 want fanslow    && run_fanslow
+# the external scenarios: the activity (XEcho) run by a Node.js worker
+if want xlatency || want xhello || want xfan100; then
+    if xworker_start; then
+        want xlatency && run_xlatency
+        want xhello   && run_scenario XHello       XHello 0   "$N_HELLO"      1
+        want xfan100  && run_scenario XFan100      XFan  100  "$N_FAN100"     100
+        xworker_stop
+    fi
+fi
 want backlog    && run_scenario HelloBacklog Hello 0    "$N_BACKLOG"    1
 want memory     && run_scenario Memory       Hello 0    "$N_MEMORY"     1
 
@@ -910,6 +1023,12 @@ for r in "${ROWS[@]}"; do
         Fan100)
             target="act/s >= 1.5 x TPS"
             [ -n "$TPS" ] && met=$(yesno "$aps >= 1.5 * $TPS") ;;
+        XHello)
+            target="orch/s >= 0.12 x TPS, >= 1000"
+            [ -n "$TPS" ] && met=$(yesno "$ops >= 0.12 * $TPS && $ops >= 1000") ;;
+        XFan100)
+            target="act/s >= 5000"
+            met=$(yesno "$aps >= 5000") ;;
         Chain1000)
             target="act/s >= 0.25 x Chain10 act/s"
             c10=$(row_field Chain10 5)
@@ -931,6 +1050,11 @@ if [ -n "$LAT_MED" ]; then
     printf "$FMT" "HelloLatency" "$LAT_N" "-" "-" "-" "-" "-" "median $LAT_MED ms <= 5 ms" "$(yesno "$LAT_MED <= 5")"
     printf "$FMT" "" "" "" "" "" "" "" "p95 $LAT_P95 ms <= 20 ms" "$(yesno "$LAT_P95 <= 20")"
 fi
+if [ -n "$X_LAT_MED" ]; then
+    printf "$FMT" "XHelloLatency" "$X_LAT_N" "-" "-" "-" "-" "-" "median $X_LAT_MED ms <= 5 ms" "$(yesno "$X_LAT_MED <= 5")"
+    printf "$FMT" "" "" "" "" "" "" "" "p95 $X_LAT_P95 ms <= 15 ms" "$(yesno "$X_LAT_P95 <= 15")"
+fi
+[ -z "$X_NOTE" ] || echo "external scenarios (X...): the activity XEcho runs outside the database: $X_NOTE"
 if [ -n "$TPS" ]; then
     echo
     echo "targets at this TPS: Hello >= $(calc "printf \"%.0f\", 0.41 * $TPS") orch/s," \

@@ -17,7 +17,13 @@
 --                  activities ({"i": 1..N, "s": S}), then await_all
 --                  (output = [1, 2, ..., N], like Fan)
 --
--- ChainN / FanN are Chain / Fan started with {"n": N}.
+--   XEcho          external activity (register_external_activity, task
+--                  queue 'bench'): run by the Node.js worker of
+--                  bench/external/worker.js (pg-duroxide), returns its input
+--   XHello         Hello with XEcho
+--   XFan           Fan with XEcho
+--
+-- ChainN / FanN are Chain / Fan started with {"n": N}; XFan100 is XFan with 100.
 --
 -- Helpers used by the harness (client side, not engine internals):
 --   bench.expected(name, input)   the output an instance must have
@@ -98,13 +104,42 @@ SELECT duroxide.register_orchestration('Chain', 'bench.chain');
 SELECT duroxide.register_orchestration('Fan', 'bench.fan');
 SELECT duroxide.register_orchestration('FanSlow', 'bench.fan_slow');
 
+-- the external scenarios: the same shapes, the activity run by a Node.js worker
+CREATE OR REPLACE FUNCTION bench.xhello(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN duroxide.call_activity(ctx, 'XEcho', input);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION bench.xfan(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    n     integer := (input->>'n')::integer;
+    tasks duroxide.task[] := '{}';
+BEGIN
+    FOR i IN 1..n LOOP
+        tasks := tasks || duroxide.schedule_activity(ctx, 'XEcho', to_jsonb(i));
+    END LOOP;
+    RETURN duroxide.await_all(tasks);
+END
+$$;
+
+-- the worker registers XEcho again when it starts (the same registration)
+SELECT duroxide.register_external_activity('XEcho', 'bench');
+SELECT duroxide.register_orchestration('XHello', 'bench.xhello');
+SELECT duroxide.register_orchestration('XFan', 'bench.xfan');
+
 -- the output an instance of this workload must end with
 CREATE OR REPLACE FUNCTION bench.expected(name text, input jsonb)
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE name
         WHEN 'Hello' THEN input
+        WHEN 'XHello' THEN input
         WHEN 'Chain' THEN to_jsonb((input->>'n')::integer)
         WHEN 'Fan'   THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
+                             FROM generate_series(1, (input->>'n')::integer) i)
+        WHEN 'XFan'  THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
                              FROM generate_series(1, (input->>'n')::integer) i)
         WHEN 'FanSlow' THEN (SELECT coalesce(jsonb_agg(i ORDER BY i), '[]'::jsonb)
                                FROM generate_series(1, (input->>'n')::integer) i)

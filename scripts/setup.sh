@@ -3,7 +3,8 @@
 #
 # Idempotent.  As root on Debian 12: installs the Debian packages that are
 # missing (PostgreSQL 15 server and headers, json-c, the TAP test modules,
-# valgrind, a C toolchain), then runs `make` and `make install` against PostgreSQL 15.
+# valgrind, a C toolchain; Node.js and npm for clients/node when `node` or
+# `npm` is not on the PATH), then runs `make` and `make install` against PostgreSQL 15.
 # apt output goes to a log file and is shown only when apt fails.
 #
 # Run as another user, it skips the package step (it cannot install) and
@@ -52,6 +53,16 @@ if [ "$(id -u)" -eq 0 ]; then
     for p in "${PACKAGES[@]}"; do
         installed "$p" || missing+=("$p")
     done
+    # the node test tier (clients/node): node, and npm unless node_modules
+    # is there already (scripts/test-versions.sh brings it into its roots).
+    # By command, not package: a machine may have Node.js from elsewhere
+    # (its nodejs package then brings npm itself).
+    if [ -d "$ROOT/clients/node" ]; then
+        command -v node >/dev/null 2>&1 || missing+=(nodejs)
+        if ! command -v npm >/dev/null 2>&1 && [ ! -d "$ROOT/clients/node/node_modules" ]; then
+            missing+=(npm)
+        fi
+    fi
     if [ "${#missing[@]}" -gt 0 ]; then
         say "installing ${missing[*]} (log: $SETUP_LOG)"
         export DEBIAN_FRONTEND=noninteractive

@@ -9,7 +9,10 @@
 # version's server and -dev packages and the build and test dependencies
 # inside it, copies the tree in, and runs scripts/test.sh there (the same
 # script, the same tiers, as the root's postgres user) with the functional
-# tiers only: regress, isolation, tap, and nopreload when test.sh has it.
+# tiers only: regress, isolation, tap, nopreload when test.sh has it, and
+# node (clients/node) when the root has Node.js: the roots get Debian's
+# nodejs package, and the package's node_modules comes from this machine
+# (`npm ci` here, once per run), so the roots need no npm.
 # /proc, /dev and /dev/shm are mounted inside the root while it is used and
 # always unmounted afterwards, also on failure or interrupt; the root is
 # deleted unless it is a cache.
@@ -28,7 +31,7 @@
 #                     exported from git, see scripts/test.sh)
 #   VERSION_TIERS     tiers to run inside the roots (default: the functional
 #                     tiers test.sh knows)
-#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY, CI: passed through to test.sh
+#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY, NODE_ONLY, CI: passed through to test.sh
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -155,7 +158,7 @@ make_root() {
     echo 'create_main_cluster = false' > "$root/etc/postgresql-common/createcluster.conf"
     mount_in "$root" proc /proc && mount_in "$root" bind /dev && mount_in "$root" bind /dev/shm || return 1
     local pkgs=(build-essential pkg-config libjson-c-dev libipc-run-perl perl
-                "postgresql-$major" "postgresql-server-dev-$major")
+                "postgresql-$major" "postgresql-server-dev-$major" nodejs)
     { in_root "$root" apt-get update &&
       in_root "$root" apt-get install -y --no-install-recommends "${pkgs[@]}"; } >>"$log" 2>&1 ||
         { say "installing ${pkgs[*]} failed"; tail -n 40 "$log"; unmount_all; return 1; }
@@ -172,6 +175,33 @@ export_old_source() {
         return 0
     fi
     bash "$ROOT/scripts/old-source.sh" "$dest"
+}
+
+# clients/node's node_modules for the roots, made once per run with npm ci
+# on this machine (the checkout's own when it matches package-lock.json);
+# sets NODE_MODULES_DIR to its directory (empty when there is none)
+NODE_MODULES_DIR=""
+node_modules_for_roots() {
+    local src="$ROOT/clients/node" want have tmp
+    [ -f "$src/package-lock.json" ] || return 0
+    [ -z "$NODE_MODULES_DIR" ] || return 0
+    command -v node >/dev/null 2>&1 || return 0
+    want="$(node -e 'try { console.log(require(process.argv[1]).packages["node_modules/pg"].version) } catch (e) {}' "$src/package-lock.json")"
+    have="$(node -e 'try { console.log(require(process.argv[1]).version) } catch (e) {}' "$src/node_modules/pg/package.json")"
+    if [ -n "$want" ] && [ "$want" = "$have" ]; then
+        NODE_MODULES_DIR="$src/node_modules"
+    else
+        command -v npm >/dev/null 2>&1 || return 0
+        tmp="$(mktemp -d "${TMPDIR:-/tmp}/duroxide-node-modules.XXXXXX")"
+        TMP_ROOTS+=("$tmp")
+        cp "$src/package.json" "$src/package-lock.json" "$tmp/"
+        if ! (cd "$tmp" && npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1; then
+            say "npm ci for clients/node failed:"
+            tail -n 20 "$tmp/npm.log" >&2
+            return 0
+        fi
+        NODE_MODULES_DIR="$tmp/node_modules"
+    fi
 }
 
 # run the tiers for one major version; adds its summary and counts
@@ -208,11 +238,27 @@ run_version() {
         say "the 0.1.0 source is not available: the upgrade tests will fail"
         rm -rf "$root/build/duroxide-0.1.0"
     fi
+    # clients/node's dependencies (the roots have node but no npm)
+    local nm node_note=""
+    if [ -d "$ROOT/clients/node" ]; then
+        node_modules_for_roots
+        nm="$NODE_MODULES_DIR"
+        if [ ! -e "$root/usr/bin/node" ] && [ ! -L "$root/usr/bin/node" ]; then
+            node_note="node tier not run: the root has no node (a root cached before nodejs was added: delete it)"
+        elif [ -z "$nm" ]; then
+            node_note="node tier not run: no node_modules for clients/node (npm ci failed or npm is missing here)"
+        else
+            rm -rf "$root/build/duroxide/clients/node/node_modules"
+            cp -a "$nm" "$root/build/duroxide/clients/node/node_modules"
+        fi
+    fi
     chmod -R a+rX "$root/build"
 
     # the functional tiers that this test.sh knows
-    tiers="${VERSION_TIERS:-$(for t in regress isolation tap nopreload; do
+    tiers="${VERSION_TIERS:-$(for t in regress isolation tap nopreload node; do
+        [ "$t" = node ] && [ -n "$node_note" ] && continue
         grep -qE "^[[:space:]]*$t\)" "$ROOT/scripts/test.sh" && printf '%s ' "$t"; done)}"
+    [ -z "$node_note" ] || say "PostgreSQL $major: $node_note"
 
     mount_in "$root" proc /proc && mount_in "$root" bind /dev && mount_in "$root" bind /dev/shm || {
         unmount_all
@@ -225,6 +271,7 @@ run_version() {
         PG_MAJOR="$major" PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" \
         DUROXIDE_OLD_SRC=/build/duroxide-0.1.0 \
         REGRESS_ONLY="${REGRESS_ONLY:-}" ISOLATION_ONLY="${ISOLATION_ONLY:-}" TAP_ONLY="${TAP_ONLY:-}" \
+        NODE_ONLY="${NODE_ONLY:-}" \
         KEEP_TMP="${KEEP_TMP:-0}" \
         bash /build/duroxide/scripts/test.sh 2>&1 | tee "$out"
     stop_root_processes "$root"
@@ -232,6 +279,7 @@ run_version() {
 
     # the tier lines of test.sh's summary, and its totals (its last line)
     SUMMARY+=("PostgreSQL $major (Debian $suite, $(in_root "$root" /usr/lib/postgresql/"$major"/bin/postgres --version 2>/dev/null | awk '{print $3}')):")
+    [ -z "$node_note" ] || SUMMARY+=("($node_note)")
     while IFS= read -r line; do
         SUMMARY+=("$line")
     done < <(awk '/^======== summary ========$/ { s = 1; next } s' "$out" | sed '$d')

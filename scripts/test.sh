@@ -20,6 +20,10 @@
 #       valgrind   the regress files again, with the server under valgrind
 #                  memcheck (make valgrind-check): each file counts, plus
 #                  one for "no memcheck error in duroxide's code"
+#       node       clients/node/test/*.test.js with `node --test` (each
+#                  test counts) against a temporary server that
+#                  clients/node/test/with-server.sh starts; `npm ci` first
+#                  unless the copy has clients/node/node_modules already
 #    Every other tier starts its own temporary instances with duroxide preloaded.
 # 4. Failures are explained (regression.diffs, server and TAP logs), a
 #    summary per tier is printed, and the last line is `N passed, N failed`.
@@ -40,13 +44,14 @@
 #   ALL_VERSIONS=1        the same as --all-versions
 #   DUROXIDE_OLD_SRC      the 0.1.0 source tree (default: exported from git)
 #   TEST_USER             OS user that runs the tests when run as root (postgres)
-#   TIERS                 tiers to run, default "regress isolation tap nopreload valgrind"
-#   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT, VALGRIND_TIMEOUT
-#                         seconds each tier may take (1500, 900, 1500, 1800)
-#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY, VALGRIND_ONLY
+#   TIERS                 tiers to run, default "regress isolation tap nopreload valgrind node"
+#   REGRESS_TIMEOUT, ISOLATION_TIMEOUT, TAP_TIMEOUT, VALGRIND_TIMEOUT, NODE_TIMEOUT
+#                         seconds each tier may take (1500, 900, 1500, 1800, 900)
+#   REGRESS_ONLY, ISOLATION_ONLY, TAP_ONLY, VALGRIND_ONLY, NODE_ONLY
 #                         run only these tests of a tier (space-separated
 #                         names: "00_setup 21_security", "dispatch_exclusive",
-#                         "test/t/010_kill_workers.pl"); for development
+#                         "test/t/010_kill_workers.pl", "worker reconnect":
+#                         clients/node/test/NAME.test.js); for development
 #   KEEP_TMP=1            keep the temporary directory (default: kept only
 #                         when something failed and CI is not set)
 set -uo pipefail
@@ -64,11 +69,12 @@ done
 PG_MAJOR="${PG_MAJOR:-15}"
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
 TEST_USER="${TEST_USER:-postgres}"
-TIERS="${TIERS:-regress isolation tap nopreload valgrind}"
+TIERS="${TIERS:-regress isolation tap nopreload valgrind node}"
 REGRESS_TIMEOUT="${REGRESS_TIMEOUT:-1500}"
 ISOLATION_TIMEOUT="${ISOLATION_TIMEOUT:-900}"
 TAP_TIMEOUT="${TAP_TIMEOUT:-1500}"
 VALGRIND_TIMEOUT="${VALGRIND_TIMEOUT:-1800}"
+NODE_TIMEOUT="${NODE_TIMEOUT:-900}"
 export PG_CONFIG PG_MAJOR
 
 # the same locale and connection environment everywhere (CI, developers)
@@ -459,6 +465,79 @@ tier_valgrind() {
     record valgrind "$p" "$f" "$TIER_NOTE"
 }
 
+# the Node.js package's tests (clients/node): `node --test` with the TAP
+# reporter against a temporary server of their own
+# (clients/node/test/with-server.sh: initdb, test/duroxide_test.conf, a
+# unix socket in a directory under $WORK, stopped whatever happens); each
+# test counts, a cancelled one as failed.  node_modules: the copy's own if
+# it holds the pg of package-lock.json (a developer's `npm ci`), otherwise
+# `npm ci` from the registry (npm's cache makes later runs offline).
+tier_node() {
+    local dir="$WORK/clients/node" log="$WORK/.test_node.log" tests=() t p f c rc want have
+    banner "node"
+    if [ ! -d "$dir" ]; then
+        record node 0 0 "no clients/node"
+        return
+    fi
+    if ! command -v node >/dev/null 2>&1; then
+        say "node is not installed (scripts/setup.sh installs it)"
+        record node 0 1 "no node"
+        return
+    fi
+    if [ -n "${NODE_ONLY:-}" ]; then
+        for t in $NODE_ONLY; do tests+=("test/$t.test.js"); done
+    else
+        for t in "$dir"/test/*.test.js; do
+            [ -e "$t" ] && tests+=("test/${t##*/}")
+        done
+    fi
+    if [ "${#tests[@]}" -eq 0 ]; then
+        record node 0 0 "no tests"
+        return
+    fi
+    want="$(node -e 'try { const l = require(process.argv[1]); console.log(l.packages["node_modules/pg"].version) } catch (e) {}' "$dir/package-lock.json")"
+    have="$(node -e 'try { console.log(require(process.argv[1]).version) } catch (e) {}' "$dir/node_modules/pg/package.json")"
+    if [ -z "$want" ] || [ "$want" != "$have" ]; then
+        rm -rf "$dir/node_modules"
+        say "npm ci in clients/node (node $(node --version), npm $(npm --version 2>/dev/null || echo missing))"
+        if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/.npm_ci.log" 2>&1; then
+            show_file "$WORK/.npm_ci.log" 40
+            record node 0 1 "npm ci failed"
+            return
+        fi
+        [ "$(id -u)" -ne 0 ] || chown -R "$TEST_USER": "$dir/node_modules"
+    else
+        say "using the node_modules of the copy (pg $have)"
+    fi
+    mkdir -p "$WORK/tmp_check_node"
+    [ "$(id -u)" -ne 0 ] || chown "$TEST_USER": "$WORK/tmp_check_node"
+    (
+        cd "$dir" &&
+        as_test_user env HOME="$WORK/tmp_check_node" NODE_TEST_TMP="$WORK/tmp_check_node" PG_CONFIG="$PG_CONFIG" \
+            timeout --kill-after=30 "$NODE_TIMEOUT" \
+            bash test/with-server.sh node --test --test-reporter=tap "${tests[@]}"
+    ) 2>&1 | tee "$log"
+    rc="${PIPESTATUS[0]}"
+    stop_strays
+    # the runner's closing counts: "# pass N", "# fail N", "# cancelled N"
+    p="$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
+    f="$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
+    c="$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)"
+    TIER_NOTE=""
+    if [ -z "$p" ] || [ -z "$f" ]; then
+        p=0 f="${#tests[@]}"
+        TIER_NOTE="no summary from node --test"
+    fi
+    f=$((f + ${c:-0}))
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        TIER_NOTE="timed out after ${NODE_TIMEOUT}s"
+    elif [ "$rc" -ne 0 ]; then
+        TIER_NOTE="${TIER_NOTE:+$TIER_NOTE; }exited $rc"
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    record node "$p" "$f" "$TIER_NOTE"
+}
+
 # ---------------------------------------------------------------------------
 
 banner "setup"
@@ -503,6 +582,7 @@ for tier in $TIERS; do
         tap) tier_tap ;;
         nopreload) tier_nopreload ;;
         valgrind) tier_valgrind ;;
+        node) tier_node ;;
         *) say "unknown tier $tier"; TOTAL_FAILED=$((TOTAL_FAILED + 1)) ;;
     esac
 done
