@@ -2,17 +2,14 @@
 #
 # Right after a burst of fast Hello instances (which teaches the claim sizing
 # that activities are fast), one instance fans out 4 activities "Meet" on 4
-# activity workers.  Each Meet waits (bounded, 15 s) until it sees 4
-# different backends running a Meet at the same time, then returns how many
-# it saw.  Every Meet can see 4 only if the 4 run in 4 workers at once: a
-# worker that claimed several of them runs them one after another, and each
-# of those then times out having seen fewer.  Before fair-share claims the
-# first worker to look claimed all 4 (the output was [1, 1, 1, 1] after a
-# minute).
-#
-# A running Meet shows itself with a transaction-level advisory lock (key
-# 55055, i), visible in pg_locks to the other backends at once, unlike a
-# table row, which an activity commits only with its result.
+# activity workers.  Each Meet counts itself as started (a sequence: its
+# nextval is seen by the other backends at once, unlike a table row, which an
+# activity commits only with its result), then waits (bounded, 15 s) until
+# 4 Meets have started, and returns how many it saw.  Every Meet can see 4
+# only if the 4 run in 4 workers at once: a worker that claimed several of
+# them runs them one after another, and each of those times out having seen
+# fewer.  Before fair-share claims the first worker to look claimed all 4
+# (the output was [1, 1, 1, 1]... [1, 2, 3, 4] after about a minute).
 use strict;
 use warnings;
 use FindBin;
@@ -26,16 +23,16 @@ workers_up($node, 2, 4, 'start');
 define_hello($node);
 
 $node->safe_psql('postgres', q{
+CREATE SEQUENCE public.meet_started;
 CREATE FUNCTION public.meet(ctx duroxide.activity_context, input jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     seen int := 0;
     deadline timestamptz := clock_timestamp() + interval '15 s';
 BEGIN
-    PERFORM pg_advisory_xact_lock(55055, (input->>'i')::int);
+    PERFORM nextval('public.meet_started');
     LOOP
-        SELECT count(DISTINCT pid) INTO seen FROM pg_locks
-         WHERE locktype = 'advisory' AND classid = 55055 AND objsubid = 2 AND granted;
+        SELECT last_value INTO seen FROM public.meet_started;
         EXIT WHEN seen >= 4 OR clock_timestamp() > deadline;
         PERFORM pg_sleep(0.01);
     END LOOP;
@@ -70,7 +67,7 @@ $node->safe_psql('postgres', q{SELECT duroxide.start_orchestration('meet', 'Meet
 is( $node->safe_psql('postgres',
 		q{SELECT status || ' ' || output FROM duroxide.wait_for_orchestration('meet', 170000)}),
 	'Completed [4, 4, 4, 4]',
-	'the 4 slow activities ran on 4 workers at once (each saw 4 backends running one)');
+	'the 4 slow activities ran on 4 workers at once (each saw all 4 started)');
 queues_empty($node);
 
 $node->stop;
