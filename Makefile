@@ -28,7 +28,8 @@ OBJS = \
 	src/registry.o \
 	src/registration.o \
 	src/worker.o \
-	src/sandbox.o
+	src/sandbox.o \
+	src/spread.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

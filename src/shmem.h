@@ -55,6 +55,8 @@ extern bool DxSlotRead(int slot, DxSlotInfo *info);
 extern const char *DxWorkerStateName(DxWorkerState state);
 extern void DxSlotAttach(int slot, DxWorkerKind kind);
 extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
+extern void DxSlotSetHolding(bool holding);
+extern int	DxFreePeers(DxWorkerKind kind);
 
 extern void DxRequestWake(int what);
 
