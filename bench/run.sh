@@ -163,9 +163,10 @@ SERVER_UP=0
 BG_PIDS=()
 SAMPLER_PIDS=()
 
-# a port nobody listens on (the socket lives in $TMP anyway)
-PORT=""
-for _ in $(seq 1 50); do
+# a port nobody listens on (the socket lives in $TMP anyway); BENCH_PORT
+# in the environment picks it instead
+PORT="${BENCH_PORT:-}"
+for _ in $( [ -n "$PORT" ] || seq 1 50); do
     p=$(( 20000 + RANDOM % 40000 ))
     if ! ss -Hlnx 2>/dev/null | grep -q "\.s\.PGSQL\.$p\b" && ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
         PORT=$p; break
