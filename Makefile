@@ -29,7 +29,8 @@ OBJS = \
 	src/registration.o \
 	src/worker.o \
 	src/sandbox.o \
-	src/spread.o
+	src/spread.o \
+	src/simple_expr.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

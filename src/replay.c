@@ -65,6 +65,7 @@
 #include "registry.h"
 #include "replay.h"
 #include "sandbox.h"
+#include "simple_expr.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(duroxide_schedule_activity);
@@ -1430,6 +1431,7 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	*error = NULL;
 
 	dx_turn = t;
+	DxSimpleExprTurnBegin();
 	PG_TRY();
 	{
 		DxSandboxRequest req = {owner, fn, psprintf("orchestration \"%s\"", t->name),
@@ -1440,6 +1442,7 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	PG_FINALLY();
 	{
 		dx_turn = NULL;
+		DxSimpleExprTurnEnd();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
