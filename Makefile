@@ -20,7 +20,15 @@ OBJS = \
 	src/shmem.o \
 	src/launcher.o \
 	src/dispatcher.o \
+	src/dispatch_claim.o \
+	src/dispatch_load.o \
+	src/history_cache.o \
+	src/dispatch_effects.o \
+	src/dispatch_write.o \
 	src/replay.o \
+	src/turn.o \
+	src/durable_api.o \
+	src/retry.o \
 	src/activity.o \
 	src/client.o \
 	src/jsonc.o \
@@ -29,6 +37,7 @@ OBJS = \
 	src/registration.o \
 	src/worker.o \
 	src/sandbox.o \
+	src/protocol.o \
 	src/spread.o \
 	src/simple_expr.o
 

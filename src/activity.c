@@ -37,6 +37,7 @@
 #include "activity.h"
 #include "dispatcher.h"
 #include "guc.h"
+#include "protocol.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "shmem.h"
@@ -320,7 +321,7 @@ PutBack(Attempt *a)
 
 /* a column of the claim result */
 static Datum
-Col(int row, int col, bool *isnull)
+AttemptColumn(int row, int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
@@ -352,19 +353,19 @@ ClaimAttempts(int slot, bool suspect, int limit, MemoryContext cxt, void **out)
 		bool		isnull;
 		Datum		d;
 
-		a->id = DatumGetInt64(Col(i, 1, &isnull));
-		a->instance_id = TextDatumGetCString(Col(i, 2, &isnull));
-		a->execution_id = DatumGetInt32(Col(i, 3, &isnull));
-		a->activity_id = DatumGetInt64(Col(i, 4, &isnull));
-		a->name = TextDatumGetCString(Col(i, 5, &isnull));
-		d = Col(i, 6, &isnull);
+		a->id = DatumGetInt64(AttemptColumn(i, 1, &isnull));
+		a->instance_id = TextDatumGetCString(AttemptColumn(i, 2, &isnull));
+		a->execution_id = DatumGetInt32(AttemptColumn(i, 3, &isnull));
+		a->activity_id = DatumGetInt64(AttemptColumn(i, 4, &isnull));
+		a->name = TextDatumGetCString(AttemptColumn(i, 5, &isnull));
+		d = AttemptColumn(i, 6, &isnull);
 		a->input = isnull ? NULL : DatumGetJsonbPCopy(d);
-		a->attempt = DatumGetInt32(Col(i, 7, &isnull));
-		d = Col(i, 8, &isnull);
+		a->attempt = DatumGetInt32(AttemptColumn(i, 7, &isnull));
+		d = AttemptColumn(i, 8, &isnull);
 		a->timeout_ms = isnull ? 0 : DatumGetInt64(d);
-		a->orchestration_name = TextDatumGetCString(Col(i, 9, &isnull));
-		a->orchestration_version = TextDatumGetCString(Col(i, 10, &isnull));
-		a->delivery_count = DatumGetInt32(Col(i, 11, &isnull));
+		a->orchestration_name = TextDatumGetCString(AttemptColumn(i, 9, &isnull));
+		a->orchestration_version = TextDatumGetCString(AttemptColumn(i, 10, &isnull));
+		a->delivery_count = DatumGetInt32(AttemptColumn(i, 11, &isnull));
 	}
 	MemoryContextSwitchTo(old);
 	*out = (void *) attempts;
@@ -393,7 +394,7 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
-		int64		id = DatumGetInt64(Col(r, 1, &isnull));
+		int64		id = DatumGetInt64(AttemptColumn(r, 1, &isnull));
 
 		for (int i = 0; i < n; i++)
 			if (attempts[i].id == id)
@@ -420,7 +421,7 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 		}
 		values[0] = CStringGetTextDatum(a->instance_id);
 		values[1] = Int32GetDatum(a->execution_id);
-		values[2] = CStringGetTextDatum(failed ? "ActivityFailed" : "ActivityCompleted");
+		values[2] = CStringGetTextDatum(DxMessageKindName(failed ? MSG_ACTIVITY_FAILED : MSG_ACTIVITY_COMPLETED));
 		values[3] = Int64GetDatum(a->activity_id);
 		values[4] = JsonbPGetDatum(data);
 		DxExpect(DxExecPlan(&result_plan, values, nulls, false, 0), SPI_OK_INSERT, "activity result");
@@ -432,8 +433,8 @@ RunAttempts(void *items, int n, int slot, MemoryContext cxt)
 }
 
 /* activity attempts for worker.c (poison accounting: see dispatcher.c) */
-const DxWorkKind DxActivityWork = {
-	.kind = DX_KIND_ACTIVITY,
+const DxWorkOps DxActivityWork = {
+	.worker_kind = DX_KIND_ACTIVITY,
 	.worker_name = "activity worker",
 	.item_name = "activity",
 	.claim_what = "duroxide: claiming activities",

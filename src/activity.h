@@ -8,6 +8,6 @@
 
 #include "worker.h"
 
-extern const DxWorkKind DxActivityWork;
+extern const DxWorkOps DxActivityWork;
 
 #endif

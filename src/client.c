@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "protocol.h"
 #include "registry.h"
 #include "shmem.h"
 #include "util.h"
@@ -59,9 +60,10 @@ static DxPlan create_plan = {NULL,
 	" VALUES ($1, $2, $3, $4, $5::oid::regrole) ON CONFLICT (instance_id) DO NOTHING",
 5, {TEXTOID, TEXTOID, TEXTOID, JSONBOID, OIDOID}};
 
+/* $2: the ExecutionStarted kind */
 static DxPlan first_message_plan = {NULL,
-	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, 'ExecutionStarted')",
-1, {TEXTOID}};
+	"INSERT INTO duroxide.orchestrator_queue (instance_id, execution_id, kind) VALUES ($1, 1, $2)",
+2, {TEXTOID, TEXTOID}};
 
 /* engine: who owns an existing instance id */
 static DxPlan owner_plan = {NULL,
@@ -129,15 +131,6 @@ NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return s;
 }
 
-/* true for superusers and members of duroxide_user or duroxide_admin */
-static bool
-IsEngineUser(Oid role)
-{
-	Oid			user_role = get_role_oid("duroxide_user", true);
-
-	return DxIsAdmin(role) || (OidIsValid(user_role) && is_member_of_role(role, user_role));
-}
-
 /*
  * The instance as the caller sees it (row-level security, read as the
  * caller); raises undefined_object when it sees none.  Returns its status
@@ -172,13 +165,13 @@ VisibleInstance(const char *instance_id, Oid *owner)
 
 /* engine: queue a message for the instance the caller saw (owner) */
 static void
-QueueMessage(const char *instance_id, Oid owner, const char *kind, Jsonb *data)
+QueueMessage(const char *instance_id, Oid owner, DxMessageKind kind, Jsonb *data)
 {
 	Datum		values[4];
 	DxEngineSave save;
 
 	values[0] = CStringGetTextDatum(instance_id);
-	values[1] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(DxMessageKindName(kind));
 	values[2] = JsonbPGetDatum(data);
 	values[3] = ObjectIdGetDatum(owner);
 	DxEngineBegin(&save);
@@ -253,7 +246,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	DxFunctionInfo fi;
 
 	DxRequireExtensionVersion();
-	if (!IsEngineUser(caller))
+	if (!DxIsEngineUser(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to start orchestrations"),
@@ -275,7 +268,13 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	/* transactional and idempotent: an existing id of the caller is left as it is */
 	DxExpect(DxExecPlan(&create_plan, values, nulls, false, 0), SPI_OK_INSERT, "instance creation");
 	if (SPI_processed > 0)
-		DxExpect(DxExecPlan(&first_message_plan, values, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	{
+		Datum		first[2];
+
+		first[0] = values[0];
+		first[1] = CStringGetTextDatum(DxMessageKindName(MSG_EXECUTION_STARTED));
+		DxExpect(DxExecPlan(&first_message_plan, first, NULL, false, 0), SPI_OK_INSERT, "instance start");
+	}
 	else
 	{
 		bool		isnull;
@@ -317,7 +316,7 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 			DxJbJsonb(&b, "data", data);
 		else
 			DxJbNull(&b, "data");
-		QueueMessage(instance_id, owner, "EventRaised", DxJbEnd(&b));
+		QueueMessage(instance_id, owner, MSG_EVENT_RAISED, DxJbEnd(&b));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -338,7 +337,7 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "reason", reason);
-		QueueMessage(instance_id, owner, "CancelRequested", DxJbEnd(&b));
+		QueueMessage(instance_id, owner, MSG_CANCEL_REQUESTED, DxJbEnd(&b));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

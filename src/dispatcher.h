@@ -8,6 +8,6 @@
 
 #include "worker.h"
 
-extern const DxWorkKind DxDispatcherWork;
+extern const DxWorkOps DxDispatcherWork;
 
 #endif

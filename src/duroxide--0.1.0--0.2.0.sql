@@ -146,3 +146,12 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
 
 -- registrations are written only by the registration functions (engine rights)
 REVOKE INSERT, UPDATE, DELETE ON duroxide.orchestrations, duroxide.activities FROM duroxide_user;
+
+-- refactor (issue 11): the protocol table as SQL, for sql/60_protocol.sql
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;

@@ -277,7 +277,7 @@ CREATE FUNCTION duroxide._resolve_version(name text, version text) RETURNS text
 REVOKE ALL ON FUNCTION duroxide._resolve_version(text, text) FROM PUBLIC;
 
 -- create an instance and queue its start (idempotent); returns true when created.
--- The dispatchers' (src/dispatcher.c CreateInstance): it writes any owner and
+-- The dispatchers' (src/dispatch_effects.c CreateInstance): it writes any owner and
 -- parent, so it is not executable by PUBLIC
 CREATE FUNCTION duroxide._create_instance(p_instance_id text, p_name text, p_version text,
                                           p_input jsonb, p_parent_instance_id text,
@@ -357,7 +357,7 @@ CREATE EVENT TRIGGER duroxide_registered_drop_owned ON ddl_command_end
     EXECUTE FUNCTION duroxide._registered_drop();
 
 /* ------------------------------------------------------------------------
- * Inside an orchestration (C, src/replay.c)
+ * Inside an orchestration (C, src/durable_api.c)
  *
  * Executable by PUBLIC: orchestration and activity code calls them as its
  * owner, and each checks that it runs inside a turn (or an activity) of the
@@ -725,3 +725,18 @@ CREATE POLICY activities_update ON duroxide.activities FOR UPDATE
     WITH CHECK (owner = current_user::regrole OR duroxide._is_admin());
 CREATE POLICY activities_delete ON duroxide.activities FOR DELETE
     USING (owner = current_user::regrole OR duroxide._is_admin());
+
+/* ------------------------------------------------------------------------
+ * The protocol table (src/protocol.c)
+ * ------------------------------------------------------------------------ */
+
+-- the engine's message kinds and event types with what each message records,
+-- completes and who produces it; internal (sql/60_protocol.sql compares it
+-- with this script): superusers only
+CREATE FUNCTION duroxide._protocol(OUT category text, OUT name text, OUT records text,
+                                   OUT completes text, OUT from_child boolean,
+                                   OUT elidable boolean, OUT producers text[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE;
+COMMENT ON FUNCTION duroxide._protocol() IS
+    'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
+REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;

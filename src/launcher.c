@@ -20,7 +20,7 @@
  * never-restart workers, and the new launcher starts a fresh set.  Each
  * worker, before its first batch, releases the queue claims of its own slot
  * and those of earlier shared-memory lifetimes: both can only belong to dead
- * processes (see dispatcher.c and activity.c).
+ * processes (Recover in worker.c; the claims: dispatcher.c, activity.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -105,9 +105,7 @@ static DxPlan delete_activity_plan = {NULL,
 static void
 CheckRegistryUser(const char *what)
 {
-	Oid			user = get_role_oid("duroxide_user", true);
-
-	if (!superuser() && !(OidIsValid(user) && has_privs_of_role(GetUserId(), user)))
+	if (!DxIsEngineUser(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),

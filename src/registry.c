@@ -142,9 +142,12 @@ ProcChanged(Datum arg, int cacheid, uint32 hashvalue)
 		}
 }
 
-/* the cache, emptied if the registry changed since it was filled */
+/*
+ * The cache, valid for the current registry generation (emptied if the
+ * registry changed since it was filled); NULL when nothing may be cached.
+ */
 static HTAB *
-Cache(void)
+CurrentCache(void)
 {
 	uint64		gen = DxRegistryGeneration();
 
@@ -306,7 +309,7 @@ ResolveAsEngine(RegistryEntry *e, MemoryContext cxt)
 static bool
 LookupFunction(RegistryKind kind, const char *name, const char *version, DxFunctionInfo *info)
 {
-	HTAB	   *cache = Cache();
+	HTAB	   *cache = CurrentCache();
 	RegistryKey key;
 	RegistryEntry local;
 	RegistryEntry *e;
@@ -450,7 +453,7 @@ duroxide_registry_changed(PG_FUNCTION_ARGS)
 static char *
 CachedVersion(const char *name, const char *version)
 {
-	HTAB	   *cache = Cache();
+	HTAB	   *cache = CurrentCache();
 	RegistryKey key;
 	RegistryEntry *e;
 	bool		hit;

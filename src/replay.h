@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  * replay.h
- *		One orchestration turn: the history, the replay of the orchestration
- *		function against it, and what the turn decided.
+ *		One orchestration turn as the dispatcher sees it: the history it
+ *		holds, running the orchestration function against it (DxTurnRun),
+ *		what the turn decided (accessors), and retry policies.  Files:
+ *		turn.c (history, accessors), replay.c (replay matching, DxTurnRun),
+ *		durable_api.c (the SQL-callable durable functions), retry.c.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_REPLAY_H
@@ -13,33 +16,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-/* history event types; names are stored in duroxide.history.event_type */
-typedef enum DxEventType
-{
-	EV_UNKNOWN = 0,
-	EV_ORCHESTRATION_STARTED,
-	EV_ORCHESTRATION_COMPLETED,
-	EV_ORCHESTRATION_FAILED,
-	EV_ORCHESTRATION_CANCELLED,
-	EV_CONTINUED_AS_NEW,
-	EV_ACTIVITY_SCHEDULED,		/* command */
-	EV_ACTIVITY_COMPLETED,
-	EV_ACTIVITY_FAILED,
-	EV_ACTIVITY_ATTEMPT_FAILED,
-	EV_TIMER_CREATED,			/* command */
-	EV_TIMER_FIRED,
-	EV_EVENT_SUBSCRIBED,		/* command */
-	EV_EVENT_RAISED,
-	EV_SUB_ORCHESTRATION_SCHEDULED, /* command */
-	EV_SUB_ORCHESTRATION_COMPLETED,
-	EV_SUB_ORCHESTRATION_FAILED,
-	EV_DETACHED_STARTED,		/* command */
-	EV_SYSTEM_CALL,				/* command */
-	EV__COUNT
-} DxEventType;
-
-extern const char *DxEventTypeName(DxEventType type);
-extern DxEventType DxEventTypeFromName(const char *name);
+#include "protocol.h"
 
 /* one history event */
 typedef struct DxEvent
@@ -87,47 +64,11 @@ typedef enum DxOutcome
 	DX_OUTCOME_CONTINUED_AS_NEW
 } DxOutcome;
 
-/* the state of one turn */
-typedef struct DxTurn
-{
-	MemoryContext cxt;
-	/* identity */
-	const char *instance_id;
-	int32		execution_id;
-	const char *name;
-	const char *version;
-	const char *parent_instance_id;
-	/* history: loaded events first, then the ones this turn appends */
-	DxEvent    *events;
-	int			nevents;
-	int			maxevents;
-	int			nloaded;
-	int		   *completion;		/* by source event id: index of its completion, -1 */
-	int			ncompletion;
-	int		   *commands;		/* indexes of command events, in order */
-	int			ncommands;
-	int			maxcommands;
-	bool	   *cancelled;		/* by command position: a loser of await_any */
-	/* replay */
-	int			cursor;			/* next command position */
-	int			resolved;		/* awaits resolved so far */
-	int			replay_mark;	/* awaits resolved when the last turn blocked */
-	bool		suspended;		/* the function awaited something not done */
-	bool		ended;			/* no durable call may be made any more */
-	char	   *nondeterministic;	/* message, when replay mismatched */
-	bool		continue_as_new;
-	Jsonb	   *can_input;
-	const char *can_version;
-	bool		custom_status_set;
-	Jsonb	   *custom_status;
-	List	   *actions;		/* of DxAction */
-	/* what the await that suspended the turn waits for (see dispatcher.c) */
-	int64	   *wait_ids;
-	int			nwait;
-	bool		wait_any;
-	/* the error the function ended with (DxTurnRun), for the dispatcher to classify */
-	ErrorData  *call_error;
-} DxTurn;
+/*
+ * One turn (opaque outside the replay engine: replay_internal.h).  Its
+ * memory lives in the context given to DxTurnCreate.
+ */
+typedef struct DxTurn DxTurn;
 
 extern DxTurn *DxTurnCreate(MemoryContext cxt, const char *instance_id, int32 execution_id,
 							const char *name, const char *version,
@@ -140,9 +81,26 @@ extern DxOutcome DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input,
 						   Jsonb **output, char **error);
 extern void DxTurnAddAction(DxTurn *t, DxAction *a);
 
+/* what a turn holds and decided (turn.c) */
+extern const char *DxTurnInstanceId(DxTurn *t);
+extern int32 DxTurnExecutionId(DxTurn *t);
+extern const char *DxTurnName(DxTurn *t);
+extern const char *DxTurnVersion(DxTurn *t);
+extern bool DxTurnStarted(DxTurn *t);
+extern int	DxTurnEventCount(DxTurn *t);
+extern DxEvent *DxTurnNewEvents(DxTurn *t, int *n);
+extern int64 DxTurnLastLoadedId(DxTurn *t);
+extern List *DxTurnActions(DxTurn *t);
+extern bool DxTurnCustomStatus(DxTurn *t, Jsonb **status);
+extern bool DxTurnIsNondeterministic(DxTurn *t);
+extern ErrorData *DxTurnCallError(DxTurn *t);
+extern int	DxTurnResolvedAwaits(DxTurn *t);
+extern Jsonb *DxTurnWaitingOn(DxTurn *t);
+extern void DxTurnContinueAsNew(DxTurn *t, Jsonb **input, const char **version);
 
 
-/* a parsed retry policy (API.md 3.5) */
+
+/* a parsed retry policy (README.md, "Retry policy") */
 typedef struct DxRetryPolicy
 {
 	int			max_attempts;
@@ -160,4 +118,5 @@ typedef struct DxRetryPolicy
 
 extern void DxParseRetryPolicy(Jsonb *retry, DxRetryPolicy *policy);
 extern int64 DxRetryDelay(const DxRetryPolicy *policy, int failed_attempt);
+extern bool DxRetryActivityFailure(DxTurn *t, int64 source_id, Jsonb *failure);
 #endif

@@ -10,7 +10,7 @@
 
 #include "datatype/timestamp.h"
 
-/* kinds of engine process (a slot of the registry holds one) */
+/* kinds of worker: engine process (a slot of the registry holds one; worker.h) */
 typedef enum DxWorkerKind
 {
 	DX_KIND_NONE = 0,
@@ -60,7 +60,11 @@ extern int	DxFreePeers(DxWorkerKind kind);
 
 extern void DxRequestWake(int what);
 
-/* suspects: work delivered before whose delivery never committed (see dispatcher.c) */
+/*
+ * suspects: work delivered before whose delivery never committed (poison
+ * accounting: above DxDispatcherWork in dispatcher.c); the gate below says
+ * when one may exist, RunSuspect in worker.c runs them one at a time
+ */
 extern bool DxSuspectsPossible(DxWorkerKind kind, uint32 *epoch);
 extern void DxSuspectsNoneAt(DxWorkerKind kind, uint32 epoch, TimestampTz reopen_at);
 extern void DxSuspectsAppeared(DxWorkerKind kind);

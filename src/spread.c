@@ -9,7 +9,7 @@
  * item; after a burst of fast items that says "claim many", and a fan-out
  * of slow items that arrives then would all go to the first worker that
  * looks, the others staying idle.  So before a claim of more than one item,
- * a worker of a kind that spreads (DxWorkKind.count_ready) counts the
+ * a worker of a kind that spreads (DxWorkOps.count_ready) counts the
  * other workers of its kind that hold no claimed items (shared memory,
  * DxFreePeers) and, when there are any, the items ready to claim, and
  * claims at most its fair share: ceil(ready / (1 + free peers)).  When that
@@ -33,7 +33,7 @@
 
 /* at most limit, and no more than a fair share of the ready items (see above) */
 int
-DxFairShare(const DxWorkKind *k, int limit)
+DxFairShare(const DxWorkOps *k, int limit)
 {
 	int			free_peers;
 	int64		ready;
@@ -44,7 +44,7 @@ DxFairShare(const DxWorkKind *k, int limit)
 
 	if (k->count_ready == NULL || limit <= 1)
 		return limit;
-	free_peers = DxFreePeers(k->kind);
+	free_peers = DxFreePeers(k->worker_kind);
 	if (free_peers == 0)
 		return limit;
 	values[0] = Int64GetDatum((int64) limit * (free_peers + 1));
@@ -55,6 +55,6 @@ DxFairShare(const DxWorkKind *k, int limit)
 	ready = isnull ? 0 : DatumGetInt64(d);
 	share = (ready + free_peers) / (free_peers + 1);
 	if (share < ready)
-		DxRequestWake(k->kind == DX_KIND_ACTIVITY ? DX_WAKE_WORKER : DX_WAKE_ORCHESTRATOR);
+		DxRequestWake(k->worker_kind == DX_KIND_ACTIVITY ? DX_WAKE_WORKER : DX_WAKE_ORCHESTRATOR);
 	return (int) Max(1, Min(limit, share));
 }

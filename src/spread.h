@@ -10,6 +10,6 @@
 
 #include "worker.h"
 
-extern int	DxFairShare(const DxWorkKind *k, int limit);
+extern int	DxFairShare(const DxWorkOps *k, int limit);
 
 #endif

@@ -262,6 +262,21 @@ DxIsAdmin(Oid role)
 	return superuser_arg(role) || (OidIsValid(admin) && is_member_of_role(role, admin));
 }
 
+/*
+ * True for the roles that may use the engine: superusers and roles with the
+ * privileges of duroxide_user (has_privs_of_role, PostgreSQL's convention
+ * for privileges through roles: a NOINHERIT member must SET ROLE first).
+ * Members of duroxide_admin have them: the install script grants
+ * duroxide_user to duroxide_admin.
+ */
+bool
+DxIsEngineUser(Oid role)
+{
+	Oid			user = get_role_oid("duroxide_user", true);
+
+	return superuser_arg(role) || (OidIsValid(user) && has_privs_of_role(role, user));
+}
+
 /* switch to the engine's rights and search_path (see util.h) */
 void
 DxEngineBegin(DxEngineSave *save)

@@ -73,6 +73,7 @@ typedef struct DxEngineSave
 extern int	DxPinSearchPath(void);
 extern void DxUnpinSearchPath(int nest);
 extern bool DxIsAdmin(Oid role);
+extern bool DxIsEngineUser(Oid role);
 extern void DxEngineBegin(DxEngineSave *save);
 extern void DxEngineEnd(DxEngineSave *save);
 #define DX_ENGINE_SEARCH_PATH "pg_catalog, pg_temp"

@@ -23,7 +23,8 @@
  *		for activities no more than a fair share of the ready items among
  *		the idle workers (spread.c).
  * Claim before run, each committed, is what counts deliveries: see the
- * poison accounting in dispatcher.c (RunSuspect).
+ * poison accounting above DxDispatcherWork in dispatcher.c; RunSuspect
+ * below runs the suspects.
  *
  * Transient errors (DxTransientError) are not the work's own failure: a
  * turn or attempt that hits one is rolled back and put back with its
@@ -168,7 +169,7 @@ DxTransientBackoffMs(int deliveries)
  * released work becomes suspects (see dispatcher.c).
  */
 static void
-Recover(const DxWorkKind *k, int slot)
+Recover(const DxWorkOps *k, int slot)
 {
 	Datum		values[2];
 
@@ -180,7 +181,7 @@ Recover(const DxWorkKind *k, int slot)
 	{
 		ereport(LOG, (errmsg("duroxide %s: released %lu %s claims left by a stopped process",
 							 k->worker_name, (unsigned long) SPI_processed, k->item_name)));
-		DxSuspectsPending(k->kind);
+		DxSuspectsPending(k->worker_kind);
 	}
 	DxCommitTxn();
 }
@@ -205,7 +206,7 @@ ClaimLimit(void)
 
 /* run claimed items, timing them for ClaimLimit */
 static void
-RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
+RunTimed(const DxWorkOps *k, void *items, int n, int slot, MemoryContext cxt)
 {
 	instr_time	start,
 				elapsed;
@@ -219,7 +220,7 @@ RunTimed(const DxWorkKind *k, void *items, int n, int slot, MemoryContext cxt)
 
 /* when the work of the next suspect becomes visible (0: there is none) */
 static TimestampTz
-NextSuspectDue(const DxWorkKind *k)
+NextSuspectDue(const DxWorkOps *k)
 {
 	bool		isnull;
 	Datum		d;
@@ -236,13 +237,13 @@ NextSuspectDue(const DxWorkKind *k)
  * kind) runs in the database; returns whether one ran.
  */
 static bool
-RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
+RunSuspect(const DxWorkOps *k, int slot, MemoryContext cxt)
 {
 	uint32		epoch;
 	void	   *items;
 	int			n;
 
-	if (!DxSuspectsPossible(k->kind, &epoch))
+	if (!DxSuspectsPossible(k->worker_kind, &epoch))
 		return false;
 	DxBeginTxn(k->suspect_claim_what);
 	if (!DxSuspectLockTry())
@@ -252,7 +253,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 	}
 	n = k->claim(slot, true, 1, cxt, &items);
 	if (n == 0)
-		DxSuspectsNoneAt(k->kind, epoch, NextSuspectDue(k));
+		DxSuspectsNoneAt(k->worker_kind, epoch, NextSuspectDue(k));
 	DxCommitTxn();
 	MemoryContextSwitchTo(cxt);
 	if (n > 0)
@@ -270,7 +271,7 @@ RunSuspect(const DxWorkKind *k, int slot, MemoryContext cxt)
 
 /* one batch (see file header); false when there was no work */
 static bool
-DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
+DxRunBatch(const DxWorkOps *k, int slot, long *sleep_ms)
 {
 	MemoryContext batch = CurrentMemoryContext;
 	bool		suspect = RunSuspect(k, slot, batch);
@@ -302,7 +303,7 @@ DxRunBatch(const DxWorkKind *k, int slot, long *sleep_ms)
  * with the engine's rights and search_path, as in a worker.
  */
 int
-DxRunBatchHere(const DxWorkKind *k, int slot)
+DxRunBatchHere(const DxWorkOps *k, int slot)
 {
 	void	   *items;
 	int			n;
@@ -325,7 +326,7 @@ DxRunBatchHere(const DxWorkKind *k, int slot)
 
 static volatile sig_atomic_t got_sigterm = false;
 static int	my_slot = -1;
-static const DxWorkKind *my_work = NULL;
+static const DxWorkOps *my_work = NULL;
 static Oid	ran_oid = InvalidOid;	/* the extension this process ran batches for */
 
 /* SIGTERM: remember that the stop is orderly, then the usual die() */
@@ -525,13 +526,45 @@ DxRequireExtensionVersion(void)
 	checked = true;
 }
 
+/*
+ * The kinds of worker, in the order of their slots (launcher.c registers
+ * count slots of each, one kind after the other).
+ */
+typedef struct WorkerKindSlots
+{
+	const DxWorkOps *work;
+	const int  *count;			/* how many slots: a GUC */
+} WorkerKindSlots;
+
+static const WorkerKindSlots worker_kinds[] = {
+	{&DxDispatcherWork, &duroxide_orchestration_concurrency},
+	{&DxActivityWork, &duroxide_worker_concurrency},
+};
+
+/* the work of the worker in a slot, and its number among the workers of its kind */
+static const DxWorkOps *
+WorkOfSlot(int slot, int *number)
+{
+	int			first = 0;
+	int			i;
+
+	for (i = 0; i < lengthof(worker_kinds) - 1; i++)
+	{
+		if (slot < first + *worker_kinds[i].count)
+			break;
+		first += *worker_kinds[i].count;
+	}
+	*number = slot - first;
+	return worker_kinds[i].work;
+}
+
 /* the main function of dispatchers and activity workers */
 void
 duroxide_worker_main(Datum arg)
 {
 	int			slot = DatumGetInt32(arg);
-	bool		dispatcher = slot < duroxide_orchestration_concurrency;
-	const DxWorkKind *work = dispatcher ? &DxDispatcherWork : &DxActivityWork;
+	int			number;
+	const DxWorkOps *work = WorkOfSlot(slot, &number);
 	MemoryContext loop_cxt;
 	DxExtensionState logged_state = DX_EXT_READY;	/* the last waiting state logged */
 	TimestampTz checked_at = 0; /* when the extension was last looked at */
@@ -542,10 +575,9 @@ duroxide_worker_main(Datum arg)
 	pqsignal(SIGINT, StatementCancelHandler);	/* activity timeouts */
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(duroxide_database, NULL, 0);
-	snprintf(name, sizeof(name), "duroxide %s %d", dispatcher ? "dispatcher" : "activity worker",
-			 dispatcher ? slot : slot - duroxide_orchestration_concurrency);
+	snprintf(name, sizeof(name), "duroxide %s %d", work->worker_name, number);
 	pgstat_report_appname(name);
-	DxSlotAttach(slot, work->kind);
+	DxSlotAttach(slot, work->worker_kind);
 	my_slot = slot;
 	my_work = work;
 	before_shmem_exit(ReleaseOwnClaims, (Datum) 0);

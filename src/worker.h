@@ -2,6 +2,13 @@
  * worker.h
  *		The main loop and unit-of-work skeleton shared by dispatchers and
  *		activity workers.
+ *
+ * Words: a *worker* is one of the engine's background processes (a slot of
+ * the shared-memory registry, shmem.h), of a kind (DxWorkerKind): a
+ * *dispatcher* runs orchestration turns, an *activity worker* runs activity
+ * attempts.  What a kind of worker claims and runs is described by its
+ * DxWorkOps (DxDispatcherWork in dispatcher.c, DxActivityWork in
+ * activity.c); worker.c holds the table of kinds.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_WORKER_H
@@ -12,10 +19,10 @@
 #include "shmem.h"
 #include "util.h"
 
-/* what DxRunBatch needs to know about one kind of work */
-typedef struct DxWorkKind
+/* what DxRunBatch needs to know about the work of one kind of worker */
+typedef struct DxWorkOps
 {
-	DxWorkerKind kind;
+	DxWorkerKind worker_kind;
 	const char *worker_name;	/* log texts: "dispatcher", "instance" */
 	const char *item_name;
 	const char *claim_what;		/* pg_stat_activity texts */
@@ -41,7 +48,7 @@ typedef struct DxWorkKind
 	DxPlan	   *unclaim;
 	/* after the transaction that ran items committed (optional) */
 	void		(*committed) (void *items, int n);
-} DxWorkKind;
+} DxWorkOps;
 
 /*
  * Transient errors: a turn or activity attempt that hits one is rolled back
@@ -52,7 +59,7 @@ extern int	DxTransientBackoffMs(int deliveries);
 
 extern void DxBeginTxn(const char *what);
 extern void DxCommitTxn(void);
-extern int	DxRunBatchHere(const DxWorkKind *k, int slot);
+extern int	DxRunBatchHere(const DxWorkOps *k, int slot);
 extern void DxRequireExtensionVersion(void);
 
 extern PGDLLEXPORT void duroxide_worker_main(Datum arg);
