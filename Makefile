@@ -39,7 +39,8 @@ OBJS = \
 	src/sandbox.o \
 	src/protocol.o \
 	src/spread.o \
-	src/simple_expr.o
+	src/simple_expr.o \
+	src/replay_fast.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

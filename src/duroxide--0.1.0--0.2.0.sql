@@ -155,3 +155,10 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'duroxide_protocol' LANGUAGE C STABLE
 COMMENT ON FUNCTION duroxide._protocol() IS
     'internal: the message kinds (orchestrator_queue.kind) and event types (history.event_type) the engine knows';
 REVOKE ALL ON FUNCTION duroxide._protocol() FROM PUBLIC;
+
+-- perf (issue 15): call_activity and call_activity_with_retry in C, with the
+-- fast path for a call whose result is recorded (src/replay_fast.c)
+CREATE OR REPLACE FUNCTION duroxide.call_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'duroxide_call_activity' LANGUAGE C;
+CREATE OR REPLACE FUNCTION duroxide.call_activity_with_retry(ctx duroxide.context, name text, input jsonb, retry jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'duroxide_call_activity_with_retry' LANGUAGE C;

@@ -203,13 +203,21 @@ DxGetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st)
 	int64		task_id;
 	char	   *iid;
 
-	memset(st, 0, sizeof(*st));
 	d = GetAttributeByNum(task, 1, &isnull);
 	iid = isnull ? NULL : TextDatumGetCString(d);
 	d = GetAttributeByNum(task, 3, &isnull);
 	task_id = isnull ? -1 : DatumGetInt64(d);
-	if (iid == NULL || strcmp(iid, t->instance_id) != 0 ||
-		(st->cmdpos = CommandPosition(t, task_id)) < 0)
+	if (iid == NULL || strcmp(iid, t->instance_id) != 0)
+		task_id = -1;
+	DxGetTaskStateById(t, task_id, st);
+}
+
+/* what history says about the task of a command event id (of this execution) */
+void
+DxGetTaskStateById(DxTurn *t, int64 task_id, TaskState *st)
+{
+	memset(st, 0, sizeof(*st));
+	if ((st->cmdpos = CommandPosition(t, task_id)) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("duroxide: the task was not scheduled by this orchestration execution"),
