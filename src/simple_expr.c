@@ -19,7 +19,8 @@
  *
  * The repair: a PL/pgSQL plugin (the documented instrumentation interface,
  * the rendezvous variable "PLpgSQL_plugin"), installed in dispatchers only
- * and only when no other plugin (a debugger, plpgsql_check) is installed,
+ * (background workers, never a batch run from SQL) and only when no other
+ * plugin (a debugger, plpgsql_check) is installed,
  * keeps the statements that have begun and not ended during a turn.  When
  * the turn is over nothing of PL/pgSQL runs in the process any more, so
  * every in-use flag is stale: DxSimpleExprTurnEnd clears the flags of the
@@ -33,6 +34,7 @@
 
 #include "fmgr.h"
 #include "plpgsql.h"
+#include "postmaster/bgworker.h"
 
 #include "simple_expr.h"
 
@@ -210,10 +212,17 @@ Install(void)
 	*ptr = &dx_plugin;
 }
 
-/* a turn is about to run the orchestration function */
+/*
+ * A turn is about to run the orchestration function.  Only in a dispatcher
+ * (a background worker, where no PL/pgSQL code runs around the turn): a
+ * batch run from SQL (duroxide._dispatch_batch) may have PL/pgSQL frames
+ * above it whose expressions are really in use.
+ */
 void
 DxSimpleExprTurnBegin(void)
 {
+	if (MyBgworkerEntry == NULL)
+		return;
 	if (!installed)
 		Install();
 	depth = 0;
