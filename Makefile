@@ -43,7 +43,10 @@ OBJS = \
 	src/cron.o \
 	src/schedule.o \
 	src/suspend.o \
-	src/concurrency.o
+	src/concurrency.o \
+	src/spread.o \
+	src/simple_expr.o \
+	src/replay_fast.o
 
 EXTENSION = duroxide
 DATA = $(wildcard src/duroxide--*.sql)

@@ -90,6 +90,12 @@ static DxPlan claim_suspect_plan = {NULL,
 	"           w.timeout_ms, w.orchestration_name, w.orchestration_version, w.delivery_count",
 2, {INT8OID, INT4OID}};
 
+/* for spread.c: the never-delivered attempts ready to claim, at most $1 */
+static DxPlan count_ready_plan = {NULL,
+	"SELECT count(*) FROM (SELECT 1 FROM duroxide.worker_queue"
+	"  WHERE claim_boot IS NULL AND delivery_count = 0 AND visible_at <= now() LIMIT $1) r",
+1, {INT8OID}};
+
 static DxPlan next_due_plan = {NULL,
 	"SELECT (extract(epoch FROM min(visible_at) - clock_timestamp()) * 1000)::bigint"
 	"  FROM duroxide.worker_queue WHERE visible_at > now() AND claim_boot IS NULL AND delivery_count = 0"
@@ -497,6 +503,7 @@ const DxWorkOps DxActivityWork = {
 	.suspect_run_what = "duroxide: running a suspect activity alone",
 	.claim = ClaimAttempts,
 	.run = RunAttempts,
+	.count_ready = &count_ready_plan,
 	.next_due = &next_due_plan,
 	.next_suspect_due = &next_suspect_due_plan,
 	.recover = &recover_plan,

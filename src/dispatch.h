@@ -72,6 +72,7 @@ typedef struct Instance
 	int32		cache_exec;		/* the execution after the turn */
 	HistRow    *cache_rows;		/* the turn's new events (copies, batch memory) */
 	int			cache_nrows;
+	int			cache_prefix;	/* hist[0..cache_prefix) lent by an older entry (the rest read) */
 	Message    *msgs;
 	int			nmsgs;
 	int			maxmsgs;
@@ -162,6 +163,7 @@ extern int64 DxSpiInt(int row, int col, int64 dflt);
 
 /* ---- history_cache.c */
 extern bool DxHistCacheLend(Instance *inst);
+extern int64 DxHistCacheLendPrefix(Instance *inst);
 extern void DxHistCacheNoteTurn(Instance *inst, DxTurn *t, TurnResult *r, MemoryContext batch_cxt);
 extern void DxHistCacheAfterCommit(void *items, int n);
 

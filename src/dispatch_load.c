@@ -35,12 +35,13 @@ static DxPlan messages_plan = {NULL,
 	" ORDER BY u.ord, q.id",
 1, {TEXTARRAYOID}};
 
+/* $3: per instance, the last event id the history cache lent (0: none) */
 static DxPlan history_plan = {NULL,
 	"SELECT u.ord::int4, h.event_id, h.event_type, h.source_event_id, h.data"
-	"  FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY u(iid, eid, ord)"
-	"  JOIN duroxide.history h ON h.instance_id = u.iid AND h.execution_id = u.eid"
+	"  FROM unnest($1::text[], $2::int4[], $3::int8[]) WITH ORDINALITY u(iid, eid, after, ord)"
+	"  JOIN duroxide.history h ON h.instance_id = u.iid AND h.execution_id = u.eid AND h.event_id > u.after"
 	" ORDER BY u.ord, h.event_id",
-2, {TEXTARRAYOID, INT4ARRAYOID}};
+3, {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID}};
 
 /* a text column of the current SPI row, or NULL */
 char *
@@ -109,7 +110,7 @@ LoadMessagesAndHistories(Instance *insts, int n, MemoryContext batch_cxt)
 {
 	DatumList	ids = {0};
 	DatumList	execs = {0};
-	Datum		values[2];
+	Datum		values[3];
 
 	for (int i = 0; i < n; i++)
 	{
@@ -141,21 +142,26 @@ LoadMessagesAndHistories(Instance *insts, int n, MemoryContext batch_cxt)
 	{
 		DatumList	mids = {0};
 		DatumList	mexecs = {0};
+		DatumList	mafter = {0};
 		int		   *which = palloc(sizeof(int) * (n + 1));
 
 		for (int i = 0; i < n; i++)
 		{
 			insts[i].cache_update = false;
+			insts[i].cache_prefix = 0;
 			if (DxHistCacheLend(&insts[i]))
 				continue;
 			which[mids.n] = i;
 			DxListText(&mids, insts[i].instance_id);
 			DxListAdd(&mexecs, Int32GetDatum(insts[i].execution_id), false);
+			/* only the rows after the start an older entry holds */
+			DxListAdd(&mafter, Int64GetDatum(DxHistCacheLendPrefix(&insts[i])), false);
 		}
 		if (mids.n == 0)
 			return;
 		values[0] = DxListArray(&mids, TEXTOID);
 		values[1] = DxListArray(&mexecs, INT4OID);
+		values[2] = DxListArray(&mafter, INT8OID);
 		DxExpect(DxExecPlan(&history_plan, values, NULL, false, 0), SPI_OK_SELECT, "history lookup");
 		MemoryContextSwitchTo(batch_cxt);
 		HistRows(insts, which);

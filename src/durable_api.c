@@ -38,6 +38,8 @@ PG_FUNCTION_INFO_V1(duroxide_schedule_wait_for_event);
 PG_FUNCTION_INFO_V1(duroxide_schedule_sub_orchestration);
 PG_FUNCTION_INFO_V1(duroxide_start_orchestration_detached);
 PG_FUNCTION_INFO_V1(duroxide_await);
+PG_FUNCTION_INFO_V1(duroxide_call_activity);
+PG_FUNCTION_INFO_V1(duroxide_call_activity_with_retry);
 PG_FUNCTION_INFO_V1(duroxide_await_all);
 PG_FUNCTION_INFO_V1(duroxide_await_all_settled);
 PG_FUNCTION_INFO_V1(duroxide_await_any);
@@ -211,11 +213,11 @@ CheckActivityRegistered(const char *name)
 	DxCheckMayUse(&fi, psprintf("activity \"%s\"", name));
 }
 
-/* schedule_activity and schedule_activity_with_retry */
-static Datum
-ScheduleActivity(FunctionCallInfo fcinfo, const char *fname, bool with_retry)
+/* schedule_activity and schedule_activity_with_retry: the command's event id */
+static int64
+ScheduleActivityId(FunctionCallInfo fcinfo, const char *fname, bool with_retry, DxTurn **turn)
 {
-	DxTurn	   *t = CurrentTurn(fcinfo, fname);
+	DxTurn	   *t = *turn = CurrentTurn(fcinfo, fname);
 	char	   *name = RequiredText(fcinfo, 1, fname, "activity name");
 	Jsonb	   *input = OptionalJsonb(fcinfo, t, 2);
 	Jsonb	   *retry = with_retry ? OptionalJsonb(fcinfo, t, 3) : NULL;
@@ -260,6 +262,16 @@ ScheduleActivity(FunctionCallInfo fcinfo, const char *fname, bool with_retry)
 		DxTurnAddAction(t, &a);
 		MemoryContextSwitchTo(old);
 	}
+	return id;
+}
+
+/* schedule_activity and schedule_activity_with_retry: the task */
+static Datum
+ScheduleActivity(FunctionCallInfo fcinfo, const char *fname, bool with_retry)
+{
+	DxTurn	   *t;
+	int64		id = ScheduleActivityId(fcinfo, fname, with_retry, &t);
+
 	return MakeTask(fcinfo, t, id, EV_ACTIVITY_SCHEDULED);
 }
 
@@ -506,6 +518,51 @@ duroxide_await(PG_FUNCTION_ARGS)
 	if (st.value == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(st.value);
+}
+
+/*
+ * call_activity and call_activity_with_retry: schedule_activity and await in
+ * one call, with the fast path for a call whose result is recorded
+ * (replay_fast.c); the same checks, errors and history as the two calls
+ */
+static Datum
+CallActivity(FunctionCallInfo fcinfo, const char *fname, bool with_retry)
+{
+	DxTurn	   *t;
+	TaskState	st;
+	Jsonb	   *value;
+	int64		id;
+
+	if (DxReplayRecordedActivity(fcinfo, &value))
+	{
+		if (value == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_JSONB_P(value);
+	}
+	id = ScheduleActivityId(fcinfo, fname, with_retry, &t);
+	DxGetTaskStateById(t, id, &st);
+	if (!st.done)
+		DxSuspend(t, &st, 1, false);
+	(void) DxResolveAwait(t);
+	if (st.failed)
+		RaiseTaskFailure(&st);
+	if (st.value == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(st.value);
+}
+
+/* SQL: duroxide.call_activity(ctx, name, input) */
+Datum
+duroxide_call_activity(PG_FUNCTION_ARGS)
+{
+	return CallActivity(fcinfo, "duroxide.schedule_activity", false);
+}
+
+/* SQL: duroxide.call_activity_with_retry(ctx, name, input, retry) */
+Datum
+duroxide_call_activity_with_retry(PG_FUNCTION_ARGS)
+{
+	return CallActivity(fcinfo, "duroxide.schedule_activity_with_retry", true);
 }
 
 /* await_all and await_all_settled */

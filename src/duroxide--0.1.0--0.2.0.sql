@@ -674,3 +674,10 @@ REVOKE ALL ON FUNCTION duroxide._extension_created() FROM PUBLIC;
 COMMENT ON FUNCTION duroxide._extension_created() IS
     'internal: tells the duroxide launcher at commit that this database has the extension';
 SELECT duroxide._extension_created();
+
+-- perf (issue 15): call_activity and call_activity_with_retry in C, with the
+-- fast path for a call whose result is recorded (src/replay_fast.c)
+CREATE OR REPLACE FUNCTION duroxide.call_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'duroxide_call_activity' LANGUAGE C;
+CREATE OR REPLACE FUNCTION duroxide.call_activity_with_retry(ctx duroxide.context, name text, input jsonb, retry jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'duroxide_call_activity_with_retry' LANGUAGE C;

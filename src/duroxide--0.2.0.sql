@@ -480,11 +480,13 @@ REVOKE ALL ON FUNCTION duroxide._c_example_activity(duroxide.activity_context, j
 
 /* blocking shorthands: schedule + await */
 
+-- call_activity and call_activity_with_retry are C (src/durable_api.c): the
+-- same as await(schedule_activity(...)), with a fast path for a call whose
+-- result is recorded (src/replay_fast.c)
 CREATE FUNCTION duroxide.call_activity(ctx duroxide.context, name text, input jsonb DEFAULT NULL) RETURNS jsonb
-    LANGUAGE sql AS $$ SELECT duroxide.await(duroxide.schedule_activity(ctx, name, input)) $$;
+    AS 'MODULE_PATHNAME', 'duroxide_call_activity' LANGUAGE C;
 CREATE FUNCTION duroxide.call_activity_with_retry(ctx duroxide.context, name text, input jsonb, retry jsonb)
-RETURNS jsonb
-    LANGUAGE sql AS $$ SELECT duroxide.await(duroxide.schedule_activity_with_retry(ctx, name, input, retry)) $$;
+RETURNS jsonb AS 'MODULE_PATHNAME', 'duroxide_call_activity_with_retry' LANGUAGE C;
 CREATE FUNCTION duroxide.call_sub_orchestration(ctx duroxide.context, name text, input jsonb DEFAULT NULL,
                                                 instance_id text DEFAULT NULL, version text DEFAULT NULL)
 RETURNS jsonb

@@ -101,6 +101,36 @@ DxHistCacheLend(Instance *inst)
 	return true;
 }
 
+/*
+ * Lend the instance the start of its current history, when the cache holds
+ * an older state of the same execution (another dispatcher ran the turns
+ * since): inst->hist gets the entry's rows (their data borrowed, for reading
+ * only) and room for the rest, which the caller reads from the table.
+ * Returns the last event id lent (0: nothing lent).  The rows the table
+ * adds are appended to the entry after commit (HistStore), so a history
+ * that alternates between dispatchers is read once, not on every turn.
+ */
+int64
+DxHistCacheLendPrefix(Instance *inst)
+{
+	HistEntry  *e;
+
+	inst->cache_prefix = 0;
+	if (hist_cache == NULL || strlen(inst->instance_id) >= DX_HIST_KEY_LEN)
+		return 0;
+	e = hash_search(hist_cache, inst->instance_id, HASH_FIND, NULL);
+	if (e == NULL || e->created_at != inst->created_at || e->execution_id != inst->execution_id ||
+		e->n == 0 || e->n >= inst->history_len || e->rows[e->n - 1].event_id != e->n)
+		return 0;
+	dlist_delete(&e->lru);
+	dlist_push_tail(&hist_lru, &e->lru);
+	inst->maxhist = inst->history_len + 16;
+	inst->hist = palloc(sizeof(HistRow) * inst->maxhist);
+	memcpy(inst->hist, e->rows, sizeof(HistRow) * e->n);
+	inst->nhist = inst->cache_prefix = e->n;
+	return e->rows[e->n - 1].event_id;
+}
+
 /* forget an entry (never while a running batch borrows its rows) */
 static void
 HistDelete(HistEntry *e)
@@ -191,6 +221,21 @@ HistStore(Instance *inst)
 	if (e != NULL && e->rows == inst->hist)
 	{
 		HistAppend(e, inst->cache_rows, inst->cache_nrows);
+		return;
+	}
+	if (inst->cache_prefix > 0)
+	{
+		/* the entry lent the start (DxHistCacheLendPrefix): add what was read */
+		e = hash_search(hist_cache, inst->instance_id, HASH_FIND, NULL);
+		if (e != NULL && e->created_at == inst->created_at && e->execution_id == inst->execution_id &&
+			e->n == inst->cache_prefix)
+		{
+			HistAppend(e, inst->hist + inst->cache_prefix, inst->nhist - inst->cache_prefix);
+			HistAppend(e, inst->cache_rows, inst->cache_nrows);
+			return;
+		}
+		/* (cannot happen: only this instance's own store changes its entry) */
+		HistDrop(inst->instance_id);
 		return;
 	}
 

@@ -58,6 +58,7 @@
 #include "replay.h"
 #include "replay_internal.h"
 #include "sandbox.h"
+#include "simple_expr.h"
 #include "util.h"
 
 /* the turn being run by this process, if any */
@@ -202,13 +203,21 @@ DxGetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st)
 	int64		task_id;
 	char	   *iid;
 
-	memset(st, 0, sizeof(*st));
 	d = GetAttributeByNum(task, 1, &isnull);
 	iid = isnull ? NULL : TextDatumGetCString(d);
 	d = GetAttributeByNum(task, 3, &isnull);
 	task_id = isnull ? -1 : DatumGetInt64(d);
-	if (iid == NULL || strcmp(iid, t->instance_id) != 0 ||
-		(st->cmdpos = CommandPosition(t, task_id)) < 0)
+	if (iid == NULL || strcmp(iid, t->instance_id) != 0)
+		task_id = -1;
+	DxGetTaskStateById(t, task_id, st);
+}
+
+/* what history says about the task of a command event id (of this execution) */
+void
+DxGetTaskStateById(DxTurn *t, int64 task_id, TaskState *st)
+{
+	memset(st, 0, sizeof(*st));
+	if ((st->cmdpos = CommandPosition(t, task_id)) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("duroxide: the task was not scheduled by this orchestration execution"),
@@ -334,6 +343,7 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	*error = NULL;
 
 	dx_running_turn = t;
+	DxSimpleExprTurnBegin();
 	PG_TRY();
 	{
 		DxSandboxRequest req = {owner, fn, psprintf("orchestration \"%s\"", t->name),
@@ -344,6 +354,7 @@ DxTurnRun(DxTurn *t, Oid fn, Oid owner, Jsonb *input, Jsonb **output, char **err
 	PG_FINALLY();
 	{
 		dx_running_turn = NULL;
+		DxSimpleExprTurnEnd();
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);

@@ -87,6 +87,10 @@ typedef struct TaskState
 } TaskState;
 
 extern void DxGetTaskState(DxTurn *t, HeapTupleHeader task, TaskState *st);
+extern void DxGetTaskStateById(DxTurn *t, int64 task_id, TaskState *st);
+
+/* replay_fast.c */
+extern bool DxReplayRecordedActivity(FunctionCallInfo fcinfo, Jsonb **result);
 DX_NORETURN extern void DxSuspend(DxTurn *t, TaskState *st, int n, bool any);
 extern bool DxResolveAwait(DxTurn *t);
 

@@ -74,6 +74,7 @@ typedef struct DxSlot
 	int			index;			/* the worker's number in its database */
 	DxWorkerKind kind;
 	DxWorkerState state;
+	bool		holding;		/* has claimed items it has not finished */
 	pg_atomic_uint32 instance_changes;	/* odd while instance is written */
 	bool		instance_truncated;
 	char		instance[DX_SLOT_INSTANCE_BYTES];
@@ -336,6 +337,7 @@ DxSlotAttach(int slot, DxWorkerKind kind, int index)
 	s->index = index;
 	s->kind = kind;
 	s->state = DX_STATE_STARTING;
+	s->holding = false;
 	s->instance[0] = '\0';
 	SpinLockRelease(&dx_shared->mutex);
 	my_slot = slot;
@@ -361,6 +363,39 @@ DxSlotSetState(DxWorkerState state, const char *instance_id)
 		s->instance_truncated = false;
 	}
 	pg_atomic_fetch_add_u32(&s->instance_changes, 1);
+}
+
+/* publish whether this worker holds claimed items it has not finished */
+void
+DxSlotSetHolding(bool holding)
+{
+	if (dx_shared == NULL || my_slot < 0)
+		return;
+	dx_slots[my_slot].holding = holding;
+}
+
+/*
+ * The other workers of a kind in this database that could start an item
+ * now: attached, looking for work or asleep, and holding no claimed items
+ * (see spread.c).  Read without the lock: a torn read miscounts one batch.
+ */
+int
+DxFreePeers(DxWorkerKind kind)
+{
+	int			n = 0;
+
+	if (dx_shared == NULL)
+		return 0;
+	for (int i = 0; i < dx_shared->nslots; i++)
+	{
+		DxSlot	   *s = &dx_slots[i];
+
+		if (i == my_slot || s->pid == 0 || s->dboid != MyDatabaseId || s->kind != kind)
+			continue;
+		if ((s->state == DX_STATE_IDLE || s->state == DX_STATE_BUSY) && !s->holding)
+			n++;
+	}
+	return n;
 }
 
 /* copy a slot; false when it is free */

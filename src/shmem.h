@@ -66,6 +66,8 @@ extern void DxSlotAttach(int slot, DxWorkerKind kind, int index);
 extern int	DxSlotLivePid(Oid dboid, int index);
 extern bool DxSlotFree(int slot);
 extern void DxSlotSetState(DxWorkerState state, const char *instance_id);
+extern void DxSlotSetHolding(bool holding);
+extern int	DxFreePeers(DxWorkerKind kind);
 
 extern void DxRequestWake(int what);
 

@@ -19,7 +19,9 @@
  *		N is duroxide.batch_size, less when recent items ran slowly: the
  *		results of a batch commit together, so one slow item holds back the
  *		others of its batch.  A moving average of the run time per item
- *		sizes the next claim to about DX_BATCH_TARGET_MS of work.
+ *		sizes the next claim to about DX_BATCH_TARGET_MS of work, and
+ *		for activities no more than a fair share of the ready items among
+ *		the idle workers (spread.c).
  * Claim before run, each committed, is what counts deliveries: see the
  * poison accounting above DxDispatcherWork in dispatcher.c; RunSuspect
  * below runs the suspects.
@@ -72,6 +74,7 @@
 #include "schedule.h"
 #include "launcher.h"
 #include "shmem.h"
+#include "spread.h"
 #include "util.h"
 #include "worker.h"
 
@@ -279,9 +282,10 @@ DxRunBatch(const DxWorkOps *k, int slot, long *sleep_ms)
 	int			n;
 
 	DxBeginTxn(k->claim_what);
-	n = k->claim(slot, false, ClaimLimit(), batch, &items);
+	n = k->claim(slot, false, DxFairShare(k, ClaimLimit()), batch, &items);
 	if (n == 0 && !suspect)
 		*sleep_ms = MsUntilPlan(k->next_due);
+	DxSlotSetHolding(n > 0);
 	DxCommitTxn();
 	MemoryContextSwitchTo(batch);
 	if (n > 0)
@@ -289,6 +293,7 @@ DxRunBatch(const DxWorkOps *k, int slot, long *sleep_ms)
 		DxBeginTxn(k->run_what);
 		RunTimed(k, items, n, slot, batch);
 		DxCommitTxn();
+		DxSlotSetHolding(false);
 		MemoryContextSwitchTo(batch);
 		if (k->committed)
 			k->committed(items, n);

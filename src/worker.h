@@ -33,6 +33,11 @@ typedef struct DxWorkOps
 	int			(*claim) (int slot, bool suspect, int limit, MemoryContext cxt, void **items);
 	/* run claimed items in the current transaction */
 	void		(*run) (void *items, int n, int slot, MemoryContext cxt);
+	/*
+	 * ($1 bigint limit) how many never-delivered items are ready to claim, at
+	 * most $1; set: claims are a fair share among free workers (spread.c)
+	 */
+	DxPlan	   *count_ready;
 	/* "ms until the next item becomes visible" query */
 	DxPlan	   *next_due;
 	/* "when does the next suspect's work become visible" query (timestamptz) */
