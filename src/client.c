@@ -72,12 +72,6 @@ static DxPlan owner_plan = {NULL,
 	"SELECT i.owner::oid FROM duroxide.instances i WHERE i.instance_id = $1",
 1, {TEXTOID}};
 
-/* as the caller: the instance as row-level security shows it */
-static DxPlan visible_plan = {NULL,
-	"SELECT i.instance_id, i.status, i.owner::oid FROM duroxide.instances i"
-	" WHERE i.instance_id OPERATOR(pg_catalog.=) $1",
-1, {TEXTOID}};
-
 /* as the caller: the instance and its sub-orchestrations, recursively */
 static DxPlan tree_plan = {NULL,
 	"WITH RECURSIVE tree(id, owner) AS ("
@@ -131,38 +125,6 @@ NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 
 	DxCheckName(what, s);
 	return s;
-}
-
-/*
- * The instance as the caller sees it (row-level security, read as the
- * caller); raises undefined_object when it sees none.  Returns its status
- * and owner.  Inside SPI.
- */
-static char *
-VisibleInstance(const char *instance_id, Oid *owner)
-{
-	Datum		values[1];
-	int			nest = DxPinSearchPath();
-	char	   *status = NULL;
-	bool		isnull;
-
-	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
-	DxUnpinSearchPath(nest);
-	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
-	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-
-		if (id == NULL || strcmp(id, instance_id) != 0)
-			continue;
-		status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	if (status == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("orchestration instance \"%s\" does not exist", instance_id)));
-	return status;
 }
 
 /* engine: queue a message for the instance the caller saw (owner) */
@@ -248,11 +210,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	DxFunctionInfo fi;
 
 	DxRequireExtensionVersion();
-	if (!DxIsEngineUser(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to start orchestrations"),
-				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(caller, false)))));
+	DxCheckEngineUser(caller, "start orchestrations");
 
 	DxCheckPayload("input", input);
 	SPI_connect();
@@ -310,7 +268,7 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 	DxCheckPayload("event data", data);
 	SPI_connect();
 	/* terminal: the event is ignored (a suspended instance keeps it for after its resume) */
-	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
+	if (DxStatusLive(DxVisibleInstance(instance_id, &owner, NULL)))
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "name", event_name);
@@ -335,7 +293,7 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	/* terminal: nothing to cancel */
-	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
+	if (DxStatusLive(DxVisibleInstance(instance_id, &owner, NULL)))
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "reason", reason);
@@ -364,7 +322,7 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 	DxEngineSave save;
 
 	SPI_connect();
-	status = VisibleInstance(instance_id, &owner);
+	status = DxVisibleInstance(instance_id, &owner, NULL);
 	if (strcmp(status, "Running") == 0 && !force)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

@@ -201,12 +201,8 @@ CheckCaller(const char *what)
 
 	c.role = GetUserId();
 	c.admin = DxIsAdmin(c.role);
-	if (!c.admin && !DxIsEngineUser(c.role))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(c.role, false)))));
+	if (!c.admin)
+		DxCheckEngineUser(c.role, what);
 	return c;
 }
 

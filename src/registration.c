@@ -112,18 +112,6 @@ static DxPlan delete_activity_plan = {NULL,
 	"DELETE FROM duroxide.activities WHERE name = $1 AND (owner = $2 OR $3)",
 3, {TEXTOID, REGROLEOID, BOOLOID}};
 
-/* the caller may use the registry: it has the rights of duroxide_user */
-static void
-CheckRegistryUser(const char *what)
-{
-	if (!DxIsEngineUser(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
-}
-
 /* a text argument or NULL */
 static char *
 TextArg(FunctionCallInfo fcinfo, int argno)
@@ -227,7 +215,7 @@ duroxide_register_orchestration(PG_FUNCTION_ARGS)
 	Datum		values[6];
 	DxEngineSave save;
 
-	CheckRegistryUser("register orchestrations");
+	DxCheckEngineUser(GetUserId(), "register orchestrations");
 	DxCheckName("orchestration name", name);
 	DxCheckName("version", version);
 	(void) CheckFunction(fcinfo, 1, "orchestration", DxTypeOid("context"), "duroxide.context",
@@ -278,7 +266,7 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	DxEngineSave save;
 
-	CheckRegistryUser("register activities");
+	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
 	is_proc = CheckFunction(fcinfo, 1, "activity", DxTypeOid("activity_context"),
 							"duroxide.activity_context", true, &identity);
@@ -316,7 +304,7 @@ duroxide_register_external_activity(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	DxEngineSave save;
 
-	CheckRegistryUser("register activities");
+	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
 	DxCheckName("task queue", queue);
 
@@ -366,7 +354,7 @@ duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	DxEngineSave save;
 
-	CheckRegistryUser("unregister orchestrations");
+	DxCheckEngineUser(GetUserId(), "unregister orchestrations");
 	DxCheckName("orchestration name", name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
@@ -405,7 +393,7 @@ duroxide_unregister_activity(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	DxEngineSave save;
 
-	CheckRegistryUser("unregister activities");
+	DxCheckEngineUser(GetUserId(), "unregister activities");
 	DxCheckName("activity name", name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(me);

@@ -172,20 +172,6 @@ typedef struct Due
 	char	   *previous_status;	/* of the previous run's instance, or NULL */
 } Due;
 
-/* refuse callers that are no duroxide users */
-static void
-CheckCaller(void)
-{
-	Oid			caller = GetUserId();
-
-	if (!DxIsEngineUser(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to manage schedules"),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(caller, false)))));
-}
-
 /* a schedule name argument: a name, without '@', that leaves room for a run's suffix */
 static char *
 ScheduleNameArg(FunctionCallInfo fcinfo, int argno)
@@ -276,7 +262,7 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 	uint64		inserted;
 
 	DxRequireExtensionVersion();
-	CheckCaller();
+	DxCheckEngineUser(GetUserId(), "manage schedules");
 	name = ScheduleNameArg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -368,7 +354,7 @@ ChangeSchedule(FunctionCallInfo fcinfo, Change change)
 	DxPlan	   *plan = change == CHANGE_DROP ? &drop_plan : change == CHANGE_PAUSE ? &pause_plan : &resume_plan;
 
 	DxRequireExtensionVersion();
-	CheckCaller();
+	DxCheckEngineUser(GetUserId(), "manage schedules");
 	name = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
 	DxCheckName("schedule name", name);
 	SPI_connect();

@@ -2,7 +2,7 @@
  * util.h
  *		Helpers shared by the engine's subsystems: prepared SPI plans, jsonb
  *		building and reading, engine rights for engine statements, checks of
- *		user-given names.  User code runs through sandbox.h.
+ *		callers and of user-given names.  User code runs through sandbox.h.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_UTIL_H
@@ -74,6 +74,8 @@ extern int	DxPinSearchPath(void);
 extern void DxUnpinSearchPath(int nest);
 extern bool DxIsAdmin(Oid role);
 extern bool DxIsEngineUser(Oid role);
+extern void DxCheckEngineUser(Oid role, const char *what);
+extern char *DxVisibleInstance(const char *instance_id, Oid *owner, const char *hint);
 extern void DxEngineBegin(DxEngineSave *save);
 extern void DxEngineEnd(DxEngineSave *save);
 #define DX_ENGINE_SEARCH_PATH "pg_catalog, pg_temp"
