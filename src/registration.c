@@ -255,6 +255,28 @@ duroxide_register_orchestration(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Write an activity registration with plan (upsert_activity_plan or
+ * upsert_external_plan and their values) as the engine; refused when name
+ * is registered by another role and the caller is no admin.
+ */
+static void
+UpsertActivity(DxPlan *plan, Datum *values, const char *name)
+{
+	DxEngineSave save;
+
+	SPI_connect();
+	DxEngineBegin(&save);
+	DxExpect(DxExecPlan(plan, values, NULL, false, 0), SPI_OK_INSERT, "activity registration");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("activity \"%s\" is registered by another role", name),
+				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
+	DxEngineEnd(&save);
+	SPI_finish();
+}
+
 /* SQL: duroxide.register_activity(name text, fn regproc) */
 Datum
 duroxide_register_activity(PG_FUNCTION_ARGS)
@@ -264,7 +286,6 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	bool		is_proc;
 	Oid			me = GetUserId();
 	Datum		values[5];
-	DxEngineSave save;
 
 	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
@@ -276,17 +297,7 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	values[2] = BoolGetDatum(is_proc);
 	values[3] = ObjectIdGetDatum(me);
 	values[4] = BoolGetDatum(DxIsAdmin(me));
-	SPI_connect();
-	DxEngineBegin(&save);
-	DxExpect(DxExecPlan(&upsert_activity_plan, values, NULL, false, 0), SPI_OK_INSERT,
-			 "activity registration");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("activity \"%s\" is registered by another role", name),
-				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
-	DxEngineEnd(&save);
-	SPI_finish();
+	UpsertActivity(&upsert_activity_plan, values, name);
 	PG_RETURN_VOID();
 }
 
@@ -302,7 +313,6 @@ duroxide_register_external_activity(PG_FUNCTION_ARGS)
 	char	   *queue = TextArg(fcinfo, 1);
 	Oid			me = GetUserId();
 	Datum		values[4];
-	DxEngineSave save;
 
 	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
@@ -312,17 +322,7 @@ duroxide_register_external_activity(PG_FUNCTION_ARGS)
 	values[1] = ObjectIdGetDatum(me);
 	values[2] = CStringGetTextDatum(queue);
 	values[3] = BoolGetDatum(DxIsAdmin(me));
-	SPI_connect();
-	DxEngineBegin(&save);
-	DxExpect(DxExecPlan(&upsert_external_plan, values, NULL, false, 0), SPI_OK_INSERT,
-			 "activity registration");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("activity \"%s\" is registered by another role", name),
-				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
-	DxEngineEnd(&save);
-	SPI_finish();
+	UpsertActivity(&upsert_external_plan, values, name);
 	PG_RETURN_VOID();
 }
 
