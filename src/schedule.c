@@ -487,20 +487,12 @@ StartRun(Due *d, const char *instance_id)
 		SetUserIdAndSecContext(d->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		DxExpect(DxExecPlan(&start_plan, values, nulls, false, 0), SPI_OK_SELECT, "scheduled start");
 		SetUserIdAndSecContext(save_user, save_sec);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		DxSubxactCommit(cxt, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
+		ErrorData  *e = DxSubxactRollBack(cxt, owner);
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		SetUserIdAndSecContext(save_user, save_sec);
 		error = e->message ? e->message : pstrdup("unknown error");
 		ereport(WARNING,
@@ -527,20 +519,12 @@ NextOf(Due *d, TimestampTz now, DxCron *cron, pg_tz **tz, char **error)
 		DxCronParse(d->schedule, cron);
 		*tz = DxCronTimeZone(d->time_zone);
 		next = DxCronNext(cron, *tz, d->anchor, now);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		DxSubxactCommit(cxt, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
+		ErrorData  *e = DxSubxactRollBack(cxt, owner);
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		*error = e->message;
 		*tz = NULL;
 	}

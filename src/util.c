@@ -236,6 +236,36 @@ DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
 	return result;
 }
 
+/*
+ * Commit the subtransaction begun (BeginInternalSubTransaction) in memory
+ * context old with resource owner owner, and go back to both.
+ */
+void
+DxSubxactCommit(MemoryContext old, ResourceOwner owner)
+{
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+}
+
+/*
+ * In PG_CATCH: roll back the subtransaction begun in old and owner, and go
+ * back to both; returns the error, copied into old.
+ */
+ErrorData *
+DxSubxactRollBack(MemoryContext old, ResourceOwner owner)
+{
+	ErrorData  *e;
+
+	MemoryContextSwitchTo(old);
+	e = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return e;
+}
+
 /* pin search_path to the engine's for what follows; returns the GUC nest level */
 int
 DxPinSearchPath(void)

@@ -12,6 +12,7 @@
 
 #include "executor/spi.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 
 /* SQLSTATEs of the engine */
 #define ERRCODE_DX_SUSPEND			MAKE_SQLSTATE('D','X','0','0','0')
@@ -31,6 +32,10 @@ typedef struct DxPlan
 
 extern int	DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long count);
 extern void DxExpect(int ret, int expected, const char *what);
+
+/* internal subtransactions: commit, or in PG_CATCH roll back (returns the error) */
+extern void DxSubxactCommit(MemoryContext old, ResourceOwner owner);
+extern ErrorData *DxSubxactRollBack(MemoryContext old, ResourceOwner owner);
 
 /* jsonb object building */
 typedef struct DxJsonBuilder
