@@ -117,16 +117,6 @@ static DxPlan status_plan = {NULL,
 	"  LEFT JOIN duroxide.instances i ON i.instance_id = $1",
 1, {TEXTOID}};
 
-/* a name argument, checked as duroxide._check_name does */
-static char *
-NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-
-	DxCheckName(what, s);
-	return s;
-}
-
 /* engine: queue a message for the instance the caller saw (owner) */
 static void
 QueueMessage(const char *instance_id, Oid owner, DxMessageKind kind, Jsonb *data)
@@ -197,10 +187,10 @@ WarnIfNoWorkers(void)
 Datum
 duroxide_start_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
-	char	   *name = NameArg(fcinfo, 1, "orchestration name");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
+	char	   *name = DxNameArg(fcinfo, 1, "orchestration name");
 	Jsonb	   *input = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	char	   *version = PG_ARGISNULL(3) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(3));
+	char	   *version = DxTextArg(fcinfo, 3);
 	Oid			caller = GetUserId();
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -259,8 +249,8 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_raise_event(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
-	char	   *event_name = NameArg(fcinfo, 1, "event name");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
+	char	   *event_name = DxNameArg(fcinfo, 1, "event name");
 	Jsonb	   *data = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	Oid			owner = InvalidOid;
 	DxJsonBuilder b;
@@ -286,7 +276,7 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 Datum
 duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	char	   *reason = PG_ARGISNULL(1) ? "cancelled" : TextDatumGetCString(PG_GETARG_DATUM(1));
 	Oid			owner = InvalidOid;
 	DxJsonBuilder b;
@@ -311,7 +301,7 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_delete_instance(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	bool		force = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	Oid			owner = InvalidOid;
 	Datum		values[2];

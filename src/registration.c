@@ -112,13 +112,6 @@ static DxPlan delete_activity_plan = {NULL,
 	"DELETE FROM duroxide.activities WHERE name = $1 AND (owner = $2 OR $3)",
 3, {TEXTOID, REGROLEOID, BOOLOID}};
 
-/* a text argument or NULL */
-static char *
-TextArg(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-}
-
 /*
  * Check a function given for registration: it exists (locked against a
  * concurrent DROP until we commit), is not temporary, has the signature of
@@ -207,8 +200,8 @@ CheckFunction(FunctionCallInfo fcinfo, int argno, const char *kind, Oid ctx_type
 Datum
 duroxide_register_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *version = TextArg(fcinfo, 2);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *version = DxTextArg(fcinfo, 2);
 	char	   *identity;
 	Datum		key;
 	Oid			me = GetUserId();
@@ -281,7 +274,7 @@ UpsertActivity(DxPlan *plan, Datum *values, const char *name)
 Datum
 duroxide_register_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
+	char	   *name = DxTextArg(fcinfo, 0);
 	char	   *identity;
 	bool		is_proc;
 	Oid			me = GetUserId();
@@ -309,8 +302,8 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 Datum
 duroxide_register_external_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *queue = TextArg(fcinfo, 1);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *queue = DxTextArg(fcinfo, 1);
 	Oid			me = GetUserId();
 	Datum		values[4];
 
@@ -346,8 +339,8 @@ OtherOwner(Oid me)
 Datum
 duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *version = TextArg(fcinfo, 1);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *version = DxTextArg(fcinfo, 1);
 	Oid			me = GetUserId();
 	bool		admin = DxIsAdmin(me);
 	Datum		values[4];
@@ -387,7 +380,7 @@ duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_unregister_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
+	char	   *name = DxTextArg(fcinfo, 0);
 	Oid			me = GetUserId();
 	bool		admin = DxIsAdmin(me);
 	Datum		values[3];

@@ -176,9 +176,8 @@ typedef struct Due
 static char *
 ScheduleNameArg(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
+	char	   *s = DxNameArg(fcinfo, argno, "schedule name");
 
-	DxCheckName("schedule name", s);
 	if (strchr(s, '@') != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -246,9 +245,9 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 	char	   *schedule;
 	char	   *orchestration;
 	Jsonb	   *input = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	char	   *version = PG_ARGISNULL(4) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4));
-	char	   *overlap = PG_ARGISNULL(5) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5));
-	char	   *zone_name = PG_ARGISNULL(6) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(6));
+	char	   *version = DxTextArg(fcinfo, 4);
+	char	   *overlap = DxTextArg(fcinfo, 5);
+	char	   *zone_name = DxTextArg(fcinfo, 6);
 	DxCron		cron;
 	pg_tz	   *tz;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
@@ -269,8 +268,7 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("schedule of \"%s\" must not be null", name)));
 	schedule = TextDatumGetCString(PG_GETARG_DATUM(1));
-	orchestration = PG_ARGISNULL(2) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(2));
-	DxCheckName("orchestration name", orchestration);
+	orchestration = DxNameArg(fcinfo, 2, "orchestration name");
 	DxCronParse(schedule, &cron);
 	tz = DxCronTimeZone(zone_name);
 	if (overlap == NULL || (strcmp(overlap, "skip") != 0 && strcmp(overlap, "allow") != 0))
@@ -355,8 +353,7 @@ ChangeSchedule(FunctionCallInfo fcinfo, Change change)
 
 	DxRequireExtensionVersion();
 	DxCheckEngineUser(GetUserId(), "manage schedules");
-	name = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
-	DxCheckName("schedule name", name);
+	name = DxNameArg(fcinfo, 0, "schedule name");
 	SPI_connect();
 	VisibleSchedule(name, &v);
 	values[0] = CStringGetTextDatum(name);

@@ -145,7 +145,7 @@ RecordResume(Datum ids, Oid by, const char *reason, bool suspects)
 static void
 SetSuspended(FunctionCallInfo fcinfo, bool suspend)
 {
-	char	   *instance_id = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	char	   *reason;
 	Oid			caller = GetUserId();
 	Oid			owner = InvalidOid;
@@ -155,7 +155,6 @@ SetSuspended(FunctionCallInfo fcinfo, bool suspend)
 	bool		changed = false;
 	DxEngineSave save;
 
-	DxCheckName("instance id", instance_id);
 	reason = ReasonArg(fcinfo, 1);
 	SPI_connect();
 	status = DxVisibleInstance(instance_id, &owner, VISIBLE_HINT);

@@ -266,6 +266,23 @@ DxSubxactRollBack(MemoryContext old, ResourceOwner owner)
 	return e;
 }
 
+/* a text argument, or NULL */
+char *
+DxTextArg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
+}
+
+/* a name argument, checked by DxCheckName (what names it in the errors) */
+char *
+DxNameArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *s = DxTextArg(fcinfo, argno);
+
+	DxCheckName(what, s);
+	return s;
+}
+
 /* pin search_path to the engine's for what follows; returns the GUC nest level */
 int
 DxPinSearchPath(void)

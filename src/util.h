@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/resowner.h"
 
@@ -93,6 +94,8 @@ extern void DxCheckPayload(const char *what, Jsonb *value);
 
 #define DX_MAX_NAME_BYTES 1024
 extern void DxCheckName(const char *what, const char *value);
+extern char *DxTextArg(FunctionCallInfo fcinfo, int argno);
+extern char *DxNameArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void DxCheckVersion(const char *version);
 extern Datum DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull);
 
