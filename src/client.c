@@ -72,12 +72,6 @@ static DxPlan owner_plan = {NULL,
 	"SELECT i.owner::oid FROM duroxide.instances i WHERE i.instance_id = $1",
 1, {TEXTOID}};
 
-/* as the caller: the instance as row-level security shows it */
-static DxPlan visible_plan = {NULL,
-	"SELECT i.instance_id, i.status, i.owner::oid FROM duroxide.instances i"
-	" WHERE i.instance_id OPERATOR(pg_catalog.=) $1",
-1, {TEXTOID}};
-
 /* as the caller: the instance and its sub-orchestrations, recursively */
 static DxPlan tree_plan = {NULL,
 	"WITH RECURSIVE tree(id, owner) AS ("
@@ -122,48 +116,6 @@ static DxPlan status_plan = {NULL,
 	"SELECT s, i.xmin FROM duroxide.get_orchestration_status($1) s"
 	"  LEFT JOIN duroxide.instances i ON i.instance_id = $1",
 1, {TEXTOID}};
-
-/* a name argument, checked as duroxide._check_name does */
-static char *
-NameArg(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-
-	DxCheckName(what, s);
-	return s;
-}
-
-/*
- * The instance as the caller sees it (row-level security, read as the
- * caller); raises undefined_object when it sees none.  Returns its status
- * and owner.  Inside SPI.
- */
-static char *
-VisibleInstance(const char *instance_id, Oid *owner)
-{
-	Datum		values[1];
-	int			nest = DxPinSearchPath();
-	char	   *status = NULL;
-	bool		isnull;
-
-	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
-	DxUnpinSearchPath(nest);
-	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
-	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-
-		if (id == NULL || strcmp(id, instance_id) != 0)
-			continue;
-		status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	if (status == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("orchestration instance \"%s\" does not exist", instance_id)));
-	return status;
-}
 
 /* engine: queue a message for the instance the caller saw (owner) */
 static void
@@ -235,10 +187,10 @@ WarnIfNoWorkers(void)
 Datum
 duroxide_start_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
-	char	   *name = NameArg(fcinfo, 1, "orchestration name");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
+	char	   *name = DxNameArg(fcinfo, 1, "orchestration name");
 	Jsonb	   *input = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	char	   *version = PG_ARGISNULL(3) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(3));
+	char	   *version = DxTextArg(fcinfo, 3);
 	Oid			caller = GetUserId();
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -248,11 +200,7 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 	DxFunctionInfo fi;
 
 	DxRequireExtensionVersion();
-	if (!DxIsEngineUser(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to start orchestrations"),
-				 errhint("Grant the role duroxide_user to %s.", quote_identifier(GetUserNameFromId(caller, false)))));
+	DxCheckEngineUser(caller, "start orchestrations");
 
 	DxCheckPayload("input", input);
 	SPI_connect();
@@ -301,8 +249,8 @@ duroxide_start_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_raise_event(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
-	char	   *event_name = NameArg(fcinfo, 1, "event name");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
+	char	   *event_name = DxNameArg(fcinfo, 1, "event name");
 	Jsonb	   *data = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	Oid			owner = InvalidOid;
 	DxJsonBuilder b;
@@ -310,7 +258,7 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 	DxCheckPayload("event data", data);
 	SPI_connect();
 	/* terminal: the event is ignored (a suspended instance keeps it for after its resume) */
-	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
+	if (DxStatusLive(DxVisibleInstance(instance_id, &owner, NULL)))
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "name", event_name);
@@ -328,14 +276,14 @@ duroxide_raise_event(PG_FUNCTION_ARGS)
 Datum
 duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	char	   *reason = PG_ARGISNULL(1) ? "cancelled" : TextDatumGetCString(PG_GETARG_DATUM(1));
 	Oid			owner = InvalidOid;
 	DxJsonBuilder b;
 
 	SPI_connect();
 	/* terminal: nothing to cancel */
-	if (DxStatusLive(VisibleInstance(instance_id, &owner)))
+	if (DxStatusLive(DxVisibleInstance(instance_id, &owner, NULL)))
 	{
 		DxJbBegin(&b);
 		DxJbString(&b, "reason", reason);
@@ -353,7 +301,7 @@ duroxide_cancel_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_delete_instance(PG_FUNCTION_ARGS)
 {
-	char	   *instance_id = NameArg(fcinfo, 0, "instance id");
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	bool		force = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	Oid			owner = InvalidOid;
 	Datum		values[2];
@@ -364,7 +312,7 @@ duroxide_delete_instance(PG_FUNCTION_ARGS)
 	DxEngineSave save;
 
 	SPI_connect();
-	status = VisibleInstance(instance_id, &owner);
+	status = DxVisibleInstance(instance_id, &owner, NULL);
 	if (strcmp(status, "Running") == 0 && !force)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

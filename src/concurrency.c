@@ -122,7 +122,7 @@ DxActivitySlotsFree(const char *name)
 Datum
 duroxide_set_activity_concurrency(PG_FUNCTION_ARGS)
 {
-	char	   *name = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
+	char	   *name = DxTextArg(fcinfo, 0);
 	bool		unlimited = PG_ARGISNULL(1);
 	int32		max_concurrent = unlimited ? 0 : PG_GETARG_INT32(1);
 	Oid			me = GetUserId();

@@ -1355,12 +1355,12 @@ duroxide_history_diagram(PG_FUNCTION_ARGS)
 	char	   *out;
 
 	memset(&d, 0, sizeof(d));
-	d.instance_id = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
+	d.instance_id = DxTextArg(fcinfo, 0);
 	if (d.instance_id == NULL || d.instance_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("instance id must not be null or empty")));
-	format = PG_ARGISNULL(1) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(1));
+	format = DxTextArg(fcinfo, 1);
 	if (format != NULL && pg_strcasecmp(format, "svg") == 0)
 		mermaid = false;
 	else if (format != NULL && pg_strcasecmp(format, "mermaid") == 0)

@@ -201,12 +201,8 @@ CheckCaller(const char *what)
 
 	c.role = GetUserId();
 	c.admin = DxIsAdmin(c.role);
-	if (!c.admin && !DxIsEngineUser(c.role))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(c.role, false)))));
+	if (!c.admin)
+		DxCheckEngineUser(c.role, what);
 	return c;
 }
 
@@ -482,10 +478,8 @@ duroxide_claim_tasks(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 
 	c.caller = CheckCaller("claim tasks");
-	c.queue = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
-	DxCheckName("task queue", c.queue);
-	c.worker_id = PG_ARGISNULL(1) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(1));
-	DxCheckName("worker id", c.worker_id);
+	c.queue = DxNameArg(fcinfo, 0, "task queue");
+	c.worker_id = DxNameArg(fcinfo, 1, "worker id");
 	Required(fcinfo, 2, "max_tasks");
 	c.max_tasks = PG_GETARG_INT32(2);
 	if (c.max_tasks < 1 || c.max_tasks > DX_MAX_CLAIM_TASKS)

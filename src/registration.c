@@ -112,25 +112,6 @@ static DxPlan delete_activity_plan = {NULL,
 	"DELETE FROM duroxide.activities WHERE name = $1 AND (owner = $2 OR $3)",
 3, {TEXTOID, REGROLEOID, BOOLOID}};
 
-/* the caller may use the registry: it has the rights of duroxide_user */
-static void
-CheckRegistryUser(const char *what)
-{
-	if (!DxIsEngineUser(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
-}
-
-/* a text argument or NULL */
-static char *
-TextArg(FunctionCallInfo fcinfo, int argno)
-{
-	return PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
-}
-
 /*
  * Check a function given for registration: it exists (locked against a
  * concurrent DROP until we commit), is not temporary, has the signature of
@@ -219,15 +200,15 @@ CheckFunction(FunctionCallInfo fcinfo, int argno, const char *kind, Oid ctx_type
 Datum
 duroxide_register_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *version = TextArg(fcinfo, 2);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *version = DxTextArg(fcinfo, 2);
 	char	   *identity;
 	Datum		key;
 	Oid			me = GetUserId();
 	Datum		values[6];
 	DxEngineSave save;
 
-	CheckRegistryUser("register orchestrations");
+	DxCheckEngineUser(GetUserId(), "register orchestrations");
 	DxCheckName("orchestration name", name);
 	DxCheckName("version", version);
 	(void) CheckFunction(fcinfo, 1, "orchestration", DxTypeOid("context"), "duroxide.context",
@@ -267,18 +248,39 @@ duroxide_register_orchestration(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Write an activity registration with plan (upsert_activity_plan or
+ * upsert_external_plan and their values) as the engine; refused when name
+ * is registered by another role and the caller is no admin.
+ */
+static void
+UpsertActivity(DxPlan *plan, Datum *values, const char *name)
+{
+	DxEngineSave save;
+
+	SPI_connect();
+	DxEngineBegin(&save);
+	DxExpect(DxExecPlan(plan, values, NULL, false, 0), SPI_OK_INSERT, "activity registration");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("activity \"%s\" is registered by another role", name),
+				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
+	DxEngineEnd(&save);
+	SPI_finish();
+}
+
 /* SQL: duroxide.register_activity(name text, fn regproc) */
 Datum
 duroxide_register_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
+	char	   *name = DxTextArg(fcinfo, 0);
 	char	   *identity;
 	bool		is_proc;
 	Oid			me = GetUserId();
 	Datum		values[5];
-	DxEngineSave save;
 
-	CheckRegistryUser("register activities");
+	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
 	is_proc = CheckFunction(fcinfo, 1, "activity", DxTypeOid("activity_context"),
 							"duroxide.activity_context", true, &identity);
@@ -288,17 +290,7 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 	values[2] = BoolGetDatum(is_proc);
 	values[3] = ObjectIdGetDatum(me);
 	values[4] = BoolGetDatum(DxIsAdmin(me));
-	SPI_connect();
-	DxEngineBegin(&save);
-	DxExpect(DxExecPlan(&upsert_activity_plan, values, NULL, false, 0), SPI_OK_INSERT,
-			 "activity registration");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("activity \"%s\" is registered by another role", name),
-				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
-	DxEngineEnd(&save);
-	SPI_finish();
+	UpsertActivity(&upsert_activity_plan, values, name);
 	PG_RETURN_VOID();
 }
 
@@ -310,13 +302,12 @@ duroxide_register_activity(PG_FUNCTION_ARGS)
 Datum
 duroxide_register_external_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *queue = TextArg(fcinfo, 1);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *queue = DxTextArg(fcinfo, 1);
 	Oid			me = GetUserId();
 	Datum		values[4];
-	DxEngineSave save;
 
-	CheckRegistryUser("register activities");
+	DxCheckEngineUser(GetUserId(), "register activities");
 	DxCheckName("activity name", name);
 	DxCheckName("task queue", queue);
 
@@ -324,17 +315,7 @@ duroxide_register_external_activity(PG_FUNCTION_ARGS)
 	values[1] = ObjectIdGetDatum(me);
 	values[2] = CStringGetTextDatum(queue);
 	values[3] = BoolGetDatum(DxIsAdmin(me));
-	SPI_connect();
-	DxEngineBegin(&save);
-	DxExpect(DxExecPlan(&upsert_external_plan, values, NULL, false, 0), SPI_OK_INSERT,
-			 "activity registration");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("activity \"%s\" is registered by another role", name),
-				 errhint("Only its owner or a member of duroxide_admin can replace a registration.")));
-	DxEngineEnd(&save);
-	SPI_finish();
+	UpsertActivity(&upsert_external_plan, values, name);
 	PG_RETURN_VOID();
 }
 
@@ -358,15 +339,15 @@ OtherOwner(Oid me)
 Datum
 duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
-	char	   *version = TextArg(fcinfo, 1);
+	char	   *name = DxTextArg(fcinfo, 0);
+	char	   *version = DxTextArg(fcinfo, 1);
 	Oid			me = GetUserId();
 	bool		admin = DxIsAdmin(me);
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	DxEngineSave save;
 
-	CheckRegistryUser("unregister orchestrations");
+	DxCheckEngineUser(GetUserId(), "unregister orchestrations");
 	DxCheckName("orchestration name", name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
@@ -399,13 +380,13 @@ duroxide_unregister_orchestration(PG_FUNCTION_ARGS)
 Datum
 duroxide_unregister_activity(PG_FUNCTION_ARGS)
 {
-	char	   *name = TextArg(fcinfo, 0);
+	char	   *name = DxTextArg(fcinfo, 0);
 	Oid			me = GetUserId();
 	bool		admin = DxIsAdmin(me);
 	Datum		values[3];
 	DxEngineSave save;
 
-	CheckRegistryUser("unregister activities");
+	DxCheckEngineUser(GetUserId(), "unregister activities");
 	DxCheckName("activity name", name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(me);

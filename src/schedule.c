@@ -172,27 +172,12 @@ typedef struct Due
 	char	   *previous_status;	/* of the previous run's instance, or NULL */
 } Due;
 
-/* refuse callers that are no duroxide users */
-static void
-CheckCaller(void)
-{
-	Oid			caller = GetUserId();
-
-	if (!DxIsEngineUser(caller))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to manage schedules"),
-				 errhint("Grant the role duroxide_user to %s.",
-						 quote_identifier(GetUserNameFromId(caller, false)))));
-}
-
 /* a schedule name argument: a name, without '@', that leaves room for a run's suffix */
 static char *
 ScheduleNameArg(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *s = PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
+	char	   *s = DxNameArg(fcinfo, argno, "schedule name");
 
-	DxCheckName("schedule name", s);
 	if (strchr(s, '@') != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -260,9 +245,9 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 	char	   *schedule;
 	char	   *orchestration;
 	Jsonb	   *input = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	char	   *version = PG_ARGISNULL(4) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4));
-	char	   *overlap = PG_ARGISNULL(5) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5));
-	char	   *zone_name = PG_ARGISNULL(6) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(6));
+	char	   *version = DxTextArg(fcinfo, 4);
+	char	   *overlap = DxTextArg(fcinfo, 5);
+	char	   *zone_name = DxTextArg(fcinfo, 6);
 	DxCron		cron;
 	pg_tz	   *tz;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
@@ -276,15 +261,14 @@ duroxide_create_schedule(PG_FUNCTION_ARGS)
 	uint64		inserted;
 
 	DxRequireExtensionVersion();
-	CheckCaller();
+	DxCheckEngineUser(GetUserId(), "manage schedules");
 	name = ScheduleNameArg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("schedule of \"%s\" must not be null", name)));
 	schedule = TextDatumGetCString(PG_GETARG_DATUM(1));
-	orchestration = PG_ARGISNULL(2) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(2));
-	DxCheckName("orchestration name", orchestration);
+	orchestration = DxNameArg(fcinfo, 2, "orchestration name");
 	DxCronParse(schedule, &cron);
 	tz = DxCronTimeZone(zone_name);
 	if (overlap == NULL || (strcmp(overlap, "skip") != 0 && strcmp(overlap, "allow") != 0))
@@ -368,9 +352,8 @@ ChangeSchedule(FunctionCallInfo fcinfo, Change change)
 	DxPlan	   *plan = change == CHANGE_DROP ? &drop_plan : change == CHANGE_PAUSE ? &pause_plan : &resume_plan;
 
 	DxRequireExtensionVersion();
-	CheckCaller();
-	name = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
-	DxCheckName("schedule name", name);
+	DxCheckEngineUser(GetUserId(), "manage schedules");
+	name = DxNameArg(fcinfo, 0, "schedule name");
 	SPI_connect();
 	VisibleSchedule(name, &v);
 	values[0] = CStringGetTextDatum(name);
@@ -501,20 +484,12 @@ StartRun(Due *d, const char *instance_id)
 		SetUserIdAndSecContext(d->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		DxExpect(DxExecPlan(&start_plan, values, nulls, false, 0), SPI_OK_SELECT, "scheduled start");
 		SetUserIdAndSecContext(save_user, save_sec);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		DxSubxactCommit(cxt, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
+		ErrorData  *e = DxSubxactRollBack(cxt, owner);
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		SetUserIdAndSecContext(save_user, save_sec);
 		error = e->message ? e->message : pstrdup("unknown error");
 		ereport(WARNING,
@@ -541,20 +516,12 @@ NextOf(Due *d, TimestampTz now, DxCron *cron, pg_tz **tz, char **error)
 		DxCronParse(d->schedule, cron);
 		*tz = DxCronTimeZone(d->time_zone);
 		next = DxCronNext(cron, *tz, d->anchor, now);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		DxSubxactCommit(cxt, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
+		ErrorData  *e = DxSubxactRollBack(cxt, owner);
 
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		*error = e->message;
 		*tz = NULL;
 	}

@@ -44,11 +44,8 @@ PG_FUNCTION_INFO_V1(duroxide_resume_orchestration);
 
 #define DX_MAX_REASON_BYTES 4096
 
-/* as the caller: the instance as row-level security shows it */
-static DxPlan visible_plan = {NULL,
-	"SELECT i.instance_id, i.status, i.owner::oid FROM duroxide.instances i"
-	" WHERE i.instance_id OPERATOR(pg_catalog.=) $1",
-1, {TEXTOID}};
+/* the hint of the error for an instance the caller does not see */
+#define VISIBLE_HINT "Only the instance's owner and members of duroxide_admin see it."
 
 /* engine: Running -> Suspended (rechecked under the row lock) */
 static DxPlan suspend_plan = {NULL,
@@ -102,39 +99,6 @@ DxStatusLive(const char *status)
 	return strcmp(status, "Running") == 0 || strcmp(status, DX_STATUS_SUSPENDED) == 0;
 }
 
-/*
- * The instance as the caller sees it (row-level security, read as the
- * caller); raises undefined_object when it sees none.  Returns its status
- * and sets *owner.  Inside SPI.
- */
-static char *
-CallerInstance(const char *instance_id, Oid *owner)
-{
-	Datum		values[1];
-	int			nest = DxPinSearchPath();
-	char	   *status = NULL;
-	bool		isnull;
-
-	values[0] = CStringGetTextDatum(instance_id);
-	DxExpect(DxExecPlan(&visible_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
-	DxUnpinSearchPath(nest);
-	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
-	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-
-		if (id == NULL || strcmp(id, instance_id) != 0)
-			continue;
-		status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	if (status == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("orchestration instance \"%s\" does not exist", instance_id),
-				 errhint("Only the instance's owner and members of duroxide_admin see it.")));
-	return status;
-}
-
 /* the reason argument: NULL or a bounded text */
 static char *
 ReasonArg(FunctionCallInfo fcinfo, int argno)
@@ -181,7 +145,7 @@ RecordResume(Datum ids, Oid by, const char *reason, bool suspects)
 static void
 SetSuspended(FunctionCallInfo fcinfo, bool suspend)
 {
-	char	   *instance_id = PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0));
+	char	   *instance_id = DxNameArg(fcinfo, 0, "instance id");
 	char	   *reason;
 	Oid			caller = GetUserId();
 	Oid			owner = InvalidOid;
@@ -191,10 +155,9 @@ SetSuspended(FunctionCallInfo fcinfo, bool suspend)
 	bool		changed = false;
 	DxEngineSave save;
 
-	DxCheckName("instance id", instance_id);
 	reason = ReasonArg(fcinfo, 1);
 	SPI_connect();
-	status = CallerInstance(instance_id, &owner);
+	status = DxVisibleInstance(instance_id, &owner, VISIBLE_HINT);
 	/* terminal, already suspended, or not suspended: ignored */
 	if (strcmp(status, suspend ? "Running" : DX_STATUS_SUSPENDED) == 0)
 	{

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * util.c
- *		Prepared SPI plans, jsonb helpers, engine rights (DxEngineBegin/End)
- *		and the checks of user-given names and versions.
+ *		Prepared SPI plans, jsonb helpers, engine rights (DxEngineBegin/End),
+ *		the checks of callers (engine users, the instances they see) and of
+ *		user-given names and versions.
  *
  * User code never runs here: sandbox.c is the one place that calls it.
  *-------------------------------------------------------------------------
@@ -235,6 +236,53 @@ DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull)
 	return result;
 }
 
+/*
+ * Commit the subtransaction begun (BeginInternalSubTransaction) in memory
+ * context old with resource owner owner, and go back to both.
+ */
+void
+DxSubxactCommit(MemoryContext old, ResourceOwner owner)
+{
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+}
+
+/*
+ * In PG_CATCH: roll back the subtransaction begun in old and owner, and go
+ * back to both; returns the error, copied into old.
+ */
+ErrorData *
+DxSubxactRollBack(MemoryContext old, ResourceOwner owner)
+{
+	ErrorData  *e;
+
+	MemoryContextSwitchTo(old);
+	e = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return e;
+}
+
+/* a text argument, or NULL */
+char *
+DxTextArg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(argno));
+}
+
+/* a name argument, checked by DxCheckName (what names it in the errors) */
+char *
+DxNameArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *s = DxTextArg(fcinfo, argno);
+
+	DxCheckName(what, s);
+	return s;
+}
+
 /* pin search_path to the engine's for what follows; returns the GUC nest level */
 int
 DxPinSearchPath(void)
@@ -275,6 +323,61 @@ DxIsEngineUser(Oid role)
 	Oid			user = get_role_oid("duroxide_user", true);
 
 	return superuser_arg(role) || (OidIsValid(user) && has_privs_of_role(role, user));
+}
+
+/*
+ * Refuse a caller (role) that is not an engine user (DxIsEngineUser):
+ * "permission denied to <what>", with a hint naming the grant.
+ */
+void
+DxCheckEngineUser(Oid role, const char *what)
+{
+	if (!DxIsEngineUser(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", what),
+				 errhint("Grant the role duroxide_user to %s.",
+						 quote_identifier(GetUserNameFromId(role, false)))));
+}
+
+/* as the caller: the instance as row-level security shows it */
+static DxPlan visible_instance_plan = {NULL,
+	"SELECT i.instance_id, i.status, i.owner::oid FROM duroxide.instances i"
+	" WHERE i.instance_id OPERATOR(pg_catalog.=) $1",
+1, {TEXTOID}};
+
+/*
+ * The instance as the caller sees it (row-level security, read as the
+ * caller with search_path pinned); raises undefined_object, with hint when
+ * not NULL, when it sees none.  Returns its status and sets *owner.  Inside
+ * SPI.
+ */
+char *
+DxVisibleInstance(const char *instance_id, Oid *owner, const char *hint)
+{
+	Datum		values[1];
+	int			nest = DxPinSearchPath();
+	char	   *status = NULL;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(instance_id);
+	DxExpect(DxExecPlan(&visible_instance_plan, values, NULL, false, 0), SPI_OK_SELECT, "instance lookup");
+	DxUnpinSearchPath(nest);
+	for (uint64 r = 0; r < SPI_processed && status == NULL; r++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		if (id == NULL || strcmp(id, instance_id) != 0)
+			continue;
+		status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	if (status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("orchestration instance \"%s\" does not exist", instance_id),
+				 hint ? errhint("%s", hint) : 0));
+	return status;
 }
 
 /* switch to the engine's rights and search_path (see util.h) */

@@ -2,7 +2,7 @@
  * util.h
  *		Helpers shared by the engine's subsystems: prepared SPI plans, jsonb
  *		building and reading, engine rights for engine statements, checks of
- *		user-given names.  User code runs through sandbox.h.
+ *		callers and of user-given names.  User code runs through sandbox.h.
  *-------------------------------------------------------------------------
  */
 #ifndef DUROXIDE_UTIL_H
@@ -11,7 +11,9 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 
 /* SQLSTATEs of the engine */
 #define ERRCODE_DX_SUSPEND			MAKE_SQLSTATE('D','X','0','0','0')
@@ -31,6 +33,10 @@ typedef struct DxPlan
 
 extern int	DxExecPlan(DxPlan *p, Datum *values, const char *nulls, bool read_only, long count);
 extern void DxExpect(int ret, int expected, const char *what);
+
+/* internal subtransactions: commit, or in PG_CATCH roll back (returns the error) */
+extern void DxSubxactCommit(MemoryContext old, ResourceOwner owner);
+extern ErrorData *DxSubxactRollBack(MemoryContext old, ResourceOwner owner);
 
 /* jsonb object building */
 typedef struct DxJsonBuilder
@@ -74,6 +80,8 @@ extern int	DxPinSearchPath(void);
 extern void DxUnpinSearchPath(int nest);
 extern bool DxIsAdmin(Oid role);
 extern bool DxIsEngineUser(Oid role);
+extern void DxCheckEngineUser(Oid role, const char *what);
+extern char *DxVisibleInstance(const char *instance_id, Oid *owner, const char *hint);
 extern void DxEngineBegin(DxEngineSave *save);
 extern void DxEngineEnd(DxEngineSave *save);
 #define DX_ENGINE_SEARCH_PATH "pg_catalog, pg_temp"
@@ -86,6 +94,8 @@ extern void DxCheckPayload(const char *what, Jsonb *value);
 
 #define DX_MAX_NAME_BYTES 1024
 extern void DxCheckName(const char *what, const char *value);
+extern char *DxTextArg(FunctionCallInfo fcinfo, int argno);
+extern char *DxNameArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void DxCheckVersion(const char *version);
 extern Datum DxInvokeFunction2(Oid fn, Datum arg1, Datum arg2, bool arg2null, bool *isnull);
 

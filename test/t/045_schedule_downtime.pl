@@ -27,16 +27,7 @@ my $node = new_node('downtime',
 	'duroxide.worker_concurrency' => 1);
 workers_up($node, 2, 1, 'start');
 
-$node->safe_psql(
-	'postgres', q{
-CREATE ROLE dx_cron LOGIN IN ROLE duroxide_user;
-CREATE FUNCTION public.tick(ctx duroxide.context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RETURN to_jsonb(current_user::text); END $$;
-ALTER FUNCTION public.tick OWNER TO dx_cron;
-SET ROLE dx_cron;
-SELECT duroxide.register_orchestration('Tick', 'public.tick');
-SELECT duroxide.create_schedule('tick', '@every 3 seconds', 'Tick');
-});
+define_tick_schedule($node, '3 seconds');
 
 # the runs' fire times (epoch seconds, from the instance ids), in order
 my $runs_sql = q{SELECT extract(epoch FROM split_part(instance_id, '@', 2)::timestamptz)

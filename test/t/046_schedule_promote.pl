@@ -35,16 +35,7 @@ my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);
 $standby->start;
 
-$primary->safe_psql(
-	'postgres', q{
-CREATE ROLE dx_cron LOGIN IN ROLE duroxide_user;
-CREATE FUNCTION public.tick(ctx duroxide.context, input jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RETURN to_jsonb(current_user::text); END $$;
-ALTER FUNCTION public.tick OWNER TO dx_cron;
-SET ROLE dx_cron;
-SELECT duroxide.register_orchestration('Tick', 'public.tick');
-SELECT duroxide.create_schedule('tick', '@every 10 seconds', 'Tick');
-});
+define_tick_schedule($primary, '10 seconds');
 
 my $runs_sql = q{SELECT string_agg(instance_id || ' ' || status, ',' ORDER BY instance_id)
                    FROM duroxide.instances WHERE instance_id LIKE 'tick@%'};

@@ -32,6 +32,7 @@ our @EXPORT = qw(
   create_effects
   define_work
   define_hello
+  define_tick_schedule
 );
 
 # ---------------------------------------------------------------------------
@@ -292,6 +293,26 @@ END
 
 SELECT duroxide.register_activity('SayHello', 'public.say_hello');
 SELECT duroxide.register_orchestration('HelloWorkflow', 'public.hello_workflow');
+});
+}
+
+# define_tick_schedule($node, $every)
+#
+# role dx_cron (a duroxide_user) and its orchestration Tick (public.tick,
+# returns current_user), and its schedule "tick" of Tick every $every (as
+# '@every $every'), created as dx_cron
+sub define_tick_schedule
+{
+	my ($node, $every) = @_;
+	$node->safe_psql(
+		'postgres', qq{
+CREATE ROLE dx_cron LOGIN IN ROLE duroxide_user;
+CREATE FUNCTION public.tick(ctx duroxide.context, input jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS \$\$ BEGIN RETURN to_jsonb(current_user::text); END \$\$;
+ALTER FUNCTION public.tick OWNER TO dx_cron;
+SET ROLE dx_cron;
+SELECT duroxide.register_orchestration('Tick', 'public.tick');
+SELECT duroxide.create_schedule('tick', '\@every $every', 'Tick');
 });
 }
 
