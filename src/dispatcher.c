@@ -212,33 +212,6 @@ ReportTurnError(const char *what, Instance *inst, ErrorData *e, bool transient)
 				 errdetail("The turn will be retried; after duroxide.max_attempts the instance fails as poison.")));
 }
 
-/* commit the subtransaction begun in old (memory) and owner (resource owner) */
-static void
-CommitSubTransaction(MemoryContext old, ResourceOwner owner)
-{
-	ReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(old);
-	CurrentResourceOwner = owner;
-}
-
-/*
- * In PG_CATCH: roll back the subtransaction begun in old and owner; returns
- * the error, copied into old.
- */
-static ErrorData *
-RollBackSubTransaction(MemoryContext old, ResourceOwner owner)
-{
-	ErrorData  *e;
-
-	MemoryContextSwitchTo(old);
-	e = CopyErrorData();
-	FlushErrorState();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(old);
-	CurrentResourceOwner = owner;
-	return e;
-}
-
 /* run one turn in its own subtransaction: an engine or transient error drops only it */
 static void
 RunTurnIsolated(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContext turn_cxt)
@@ -252,11 +225,11 @@ RunTurnIsolated(Instance *inst, Writes *w, MemoryContext batch_cxt, MemoryContex
 	PG_TRY();
 	{
 		RunTurn(inst, w, batch_cxt, turn_cxt);
-		CommitSubTransaction(old, owner);
+		DxSubxactCommit(old, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e = RollBackSubTransaction(old, owner);
+		ErrorData  *e = DxSubxactRollBack(old, owner);
 		bool		transient = DxTransientError(e);
 
 		ReportTurnError("turn", inst, e, transient);
@@ -293,11 +266,11 @@ RunBatch(Instance *insts, int n, int slot, MemoryContext cxt, bool *transient)
 		for (int i = 0; i < n; i++)
 			RunTurnIsolated(&insts[i], &w, cxt, turn_cxt);
 		DxWritesFlush(&w, slot);
-		CommitSubTransaction(old, owner);
+		DxSubxactCommit(old, owner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e = RollBackSubTransaction(old, owner);
+		ErrorData  *e = DxSubxactRollBack(old, owner);
 
 		*transient = DxTransientError(e);
 		ReportTurnError("batch write", &insts[0], e, *transient);
