@@ -32,9 +32,16 @@ static DxPlan instance_owner_plan = {NULL,
 	"SELECT owner::oid FROM duroxide.instances WHERE instance_id = $1",
 1, {TEXTOID}};
 
+/*
+ * Withdrawing queued tasks skips rows locked by someone else: an external
+ * task leased in a client's still open transaction (a tenant could keep it
+ * open and so stall this dispatcher for everyone).  Such a task stays; its
+ * late outcome, like that of a task already running, is ignored.
+ */
 static DxPlan cancel_activity_plan = {NULL,
-	"DELETE FROM duroxide.worker_queue WHERE instance_id = $1 AND execution_id = $2"
-	"   AND activity_id = $3 AND claim_boot IS NULL",
+	"DELETE FROM duroxide.worker_queue WHERE id IN (SELECT w.id FROM duroxide.worker_queue w"
+	"   WHERE w.instance_id = $1 AND w.execution_id = $2"
+	"   AND w.activity_id = $3 AND w.claim_boot IS NULL FOR UPDATE SKIP LOCKED)",
 3, {TEXTOID, INT4OID, INT8OID}};
 
 /* $3: the TimerFired kind */
@@ -50,8 +57,10 @@ static DxPlan cancel_children_plan = {NULL,
 	"  WHERE status IN ('Running', 'Suspended') AND parent_instance_id = $1 AND ($3 IS NULL OR instance_id = $3)",
 4, {TEXTOID, JSONBOID, TEXTOID, TEXTOID}};
 
+/* (skips locked rows, as cancel_activity_plan) */
 static DxPlan withdraw_activities_plan = {NULL,
-	"DELETE FROM duroxide.worker_queue WHERE instance_id = $1 AND claim_boot IS NULL",
+	"DELETE FROM duroxide.worker_queue WHERE id IN (SELECT w.id FROM duroxide.worker_queue w"
+	"   WHERE w.instance_id = $1 AND w.claim_boot IS NULL FOR UPDATE SKIP LOCKED)",
 1, {TEXTOID}};
 
 /* ------------------------------------------------------------------------

@@ -91,6 +91,7 @@ PG_FUNCTION_INFO_V1(duroxide_release_task);
 PG_FUNCTION_INFO_V1(duroxide_wake_task_queue);
 
 #define DX_MAX_CLAIM_TASKS 1000
+#define DX_MAX_COMPLETE_TASKS DX_MAX_CLAIM_TASKS	/* elements of one complete_tasks call */
 #define DX_MAX_LEASE_MS INT64CONST(86400000)	/* one day */
 #define DX_MAX_WAIT_MS INT64CONST(86400000)
 
@@ -659,6 +660,12 @@ duroxide_complete_tasks(PG_FUNCTION_ARGS)
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, true, 'd', &ids, &id_nulls, &n);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), UUIDOID, UUID_LEN, false, 'c', &tokens, &token_nulls, &ntokens);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, 'i', &results, &result_nulls, &nresults);
+	/* each element's statements keep memory until SPI_finish: bound them */
+	if (n > DX_MAX_COMPLETE_TASKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("complete_tasks takes at most %d tasks (got %d)", DX_MAX_COMPLETE_TASKS, n),
+				 errhint("Complete the tasks in several calls.")));
 	if (ntokens != n || nresults != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -677,8 +684,11 @@ duroxide_complete_tasks(PG_FUNCTION_ARGS)
 	SPI_connect();
 	DxEngineBegin(&save);
 	for (int i = 0; i < n; i++)
+	{
 		out[i] = BoolGetDatum(FinishTask(&caller, ids[i], tokens[i], false,
 										 result_nulls[i] ? NULL : DatumGetJsonbP(results[i]), NULL));
+		SPI_freetuptable(SPI_tuptable);
+	}
 	DxEngineEnd(&save);
 	SPI_finish();
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BOOLOID, 1, true, 'c'));
