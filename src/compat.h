@@ -40,4 +40,15 @@
 #define DX_NORETURN pg_attribute_noreturn()
 #endif
 
+/*
+ * DxPlpgsqlUseCount(func): the use count of a compiled PL/pgSQL function
+ * (PLpgSQL_function *), which keeps PL/pgSQL from freeing it while raised.
+ * PostgreSQL 18 moved it into the function cache's CachedFunction header.
+ */
+#if PG_VERSION_NUM >= 180000
+#define DxPlpgsqlUseCount(func) ((func)->cfunc.use_count)
+#else
+#define DxPlpgsqlUseCount(func) ((func)->use_count)
+#endif
+
 #endif							/* DUROXIDE_COMPAT_H */

@@ -27,7 +27,12 @@
  * expressions of the statements that were left by an error (and of the
  * variable defaults of the blocks among them).  The compiled functions
  * these point into cannot have been freed in between: PL/pgSQL frees a
- * compiled function only when it looks it up for a new call.
+ * compiled function only when it looks it up for a new call and finds it
+ * out of date (a CREATE OR REPLACE committed meanwhile), and only when its
+ * use count is zero; a statement left by an error keeps its function's use
+ * count raised until the turn end, so a function replaced and called again
+ * later in the same turn is not freed under the repair (it is left to
+ * PL/pgSQL, as one it replaced while in use).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,6 +41,7 @@
 #include "plpgsql.h"
 #include "postmaster/bgworker.h"
 
+#include "compat.h"
 #include "simple_expr.h"
 
 #define DX_STMT_STACK 256
@@ -189,6 +195,8 @@ StmtEnd(PLpgSQL_execstate *estate, PLpgSQL_stmt *stmt)
 		{
 			left[nleft] = stack[depth];
 			left_func[nleft] = stack_func[depth];
+			/* pinned: a CREATE OR REPLACE seen later in the turn must not free it */
+			DxPlpgsqlUseCount(left_func[nleft])++;
 			nleft++;
 		}
 	}
@@ -241,7 +249,10 @@ DxSimpleExprTurnEnd(void)
 	for (int i = 0; i < depth; i++)
 		ClearStmt(stack[i], stack_func[i]);
 	for (int i = 0; i < nleft; i++)
+	{
 		ClearStmt(left[i], left_func[i]);
+		DxPlpgsqlUseCount(left_func[i])--;
+	}
 	depth = 0;
 	overflow = 0;
 	nleft = 0;
