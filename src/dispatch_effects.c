@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -222,6 +223,9 @@ DxCanElide(DxTurn *t, Instance *inst)
  * Side effects
  * ------------------------------------------------------------------------ */
 
+/* the longest CreateInstance waits for a transaction that holds the id */
+#define DX_CREATE_LOCK_TIMEOUT "200ms"
+
 /* what CreateInstance found */
 typedef enum CreateResult
 {
@@ -241,6 +245,7 @@ CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	Oid			owner;
+	int			nest;
 
 	values[0] = CStringGetTextDatum(a->instance_id);
 	values[1] = CStringGetTextDatum(a->name);
@@ -258,7 +263,18 @@ CreateInstance(DxAction *a, Instance *inst, bool child, int32 parent_exec)
 		nulls[4] = nulls[5] = nulls[6] = 'n';
 	/* the new instance belongs to whoever owns the one that started it */
 	values[7] = ObjectIdGetDatum(inst->owner);
+
+	/*
+	 * An id inserted by a transaction still open (any role's start) would
+	 * make the insert wait for that transaction, and this dispatcher with
+	 * it: wait at most DX_CREATE_LOCK_TIMEOUT, then the lock_not_available
+	 * error retries the turn later (a transient error, src/worker.c).
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", DX_CREATE_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	DxExpect(DxExecPlan(&create_instance_plan, values, nulls, false, 1), SPI_OK_SELECT, "instance creation");
+	AtEOXact_GUC(true, nest);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		return CREATED;
 	DxExpect(DxExecPlan(&instance_owner_plan, values, NULL, true, 1), SPI_OK_SELECT, "instance owner lookup");

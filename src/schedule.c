@@ -454,6 +454,9 @@ NotTerminal(const char *status)
 		strcmp(status, "Failed") != 0 && strcmp(status, "Cancelled") != 0;
 }
 
+/* the longest a run's start waits for a transaction that holds its id */
+#define DX_START_LOCK_TIMEOUT "200ms"
+
 /*
  * Start the run of a fire time as the schedule's owner, in a subtransaction;
  * returns NULL, or the error message when the run could not start.
@@ -474,6 +477,7 @@ StartRun(Due *d, const char *instance_id)
 	{
 		Datum		values[4];
 		char		nulls[4] = {' ', ' ', ' ', ' '};
+		int			nest;
 
 		values[0] = CStringGetTextDatum(instance_id);
 		values[1] = CStringGetTextDatum(d->orchestration);
@@ -482,7 +486,12 @@ StartRun(Due *d, const char *instance_id)
 		values[3] = d->version ? CStringGetTextDatum(d->version) : (Datum) 0;
 		nulls[3] = d->version ? ' ' : 'n';
 		SetUserIdAndSecContext(d->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		/* an id held by a transaction still open must not stall the dispatcher */
+		nest = NewGUCNestLevel();
+		(void) set_config_option("lock_timeout", DX_START_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		DxExpect(DxExecPlan(&start_plan, values, nulls, false, 0), SPI_OK_SELECT, "scheduled start");
+		AtEOXact_GUC(true, nest);
 		SetUserIdAndSecContext(save_user, save_sec);
 		DxSubxactCommit(cxt, owner);
 	}
