@@ -51,4 +51,26 @@
 #define DxPlpgsqlUseCount(func) ((func)->use_count)
 #endif
 
+/*
+ * DxLocalXid(): this backend's local transaction id.  PostgreSQL 17 moved
+ * PGPROC.lxid into PGPROC.vxid.  Only valid once MyProc is set.
+ */
+#if PG_VERSION_NUM >= 170000
+#define DxLocalXid() (MyProc->vxid.lxid)
+#else
+#define DxLocalXid() (MyProc->lxid)
+#endif
+
+/*
+ * DxProcAclCheck(fn, role, mode): pg_proc_aclcheck, which PostgreSQL 16
+ * replaced with object_aclcheck(ProcedureRelationId, ...).
+ */
+#include "catalog/pg_proc.h"
+#include "utils/acl.h"
+#if PG_VERSION_NUM >= 160000
+#define DxProcAclCheck(fn, role, mode) object_aclcheck(ProcedureRelationId, (fn), (role), (mode))
+#else
+#define DxProcAclCheck(fn, role, mode) pg_proc_aclcheck((fn), (role), (mode))
+#endif
+
 #endif							/* DUROXIDE_COMPAT_H */

@@ -49,14 +49,9 @@
 #include "utils/timeout.h"
 #include "utils/tuplestore.h"
 
+#include "compat.h"
 #include "sandbox.h"
 #include "util.h"
-
-#if PG_VERSION_NUM >= 170000
-#define DxLocalXid() (MyProc->vxid.lxid)
-#else
-#define DxLocalXid() (MyProc->lxid)
-#endif
 
 /* settings the workers change for the engine's statements (worker.c) */
 static const char *const engine_settings[] = {"enable_seqscan", "jit"};

@@ -26,6 +26,7 @@
 #include "utils/resowner.h"
 #include "utils/timeout.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "util.h"
 
@@ -401,11 +402,7 @@ DxEngineEnd(DxEngineSave *save)
 bool
 DxProcExecutable(Oid fn, Oid role)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(ProcedureRelationId, fn, role, ACL_EXECUTE) == ACLCHECK_OK;
-#else
-	return pg_proc_aclcheck(fn, role, ACL_EXECUTE) == ACLCHECK_OK;
-#endif
+	return DxProcAclCheck(fn, role, ACL_EXECUTE) == ACLCHECK_OK;
 }
 
 /* the oid of a type in schema duroxide */
