@@ -461,6 +461,7 @@ static DxExtensionState
 ExtensionCheckAndLock(Oid *extoid, char *version, Size version_size)
 {
 	DxExtensionState state;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	state = ExtensionLookup(extoid, version, version_size);
@@ -484,6 +485,7 @@ ExtensionCheckAndLock(Oid *extoid, char *version, Size version_size)
 		}
 	}
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);	/* CommitTransactionCommand left TopMemoryContext current */
 	return state;
 }
 
@@ -727,6 +729,8 @@ duroxide_worker_main(Datum arg)
 				ran_oid = extoid;
 			}
 			DxSlotSetState(DX_STATE_BUSY, NULL);
+			/* the look at the extension committed: back to the loop's memory */
+			MemoryContextSwitchTo(loop_cxt);
 			found = DxRunBatch(work, slot, &sleep_ms);
 			if (work == &DxDispatcherWork)
 				DxScheduleTick(number, found, &sleep_ms);
